@@ -1,0 +1,3 @@
+from opencdm.cli import app
+
+app()

@@ -1,0 +1,119 @@
+"""``POST /v3/auth/tokens``: an IAM-compatible password login that issues ``X-Auth-Token`` tokens.
+
+Only the password method and project scope are supported. Projects have no separate names here,
+so ``scope.project.name`` must equal the project id. A body without ``scope`` gets a token for the
+user's own project. This route is not authenticated itself.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import anyio.to_thread
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from opencdm.errors import AuthError, InvalidInput
+from opencdm.store import credentials
+from opencdm.store.db import now_ms
+
+router = APIRouter(tags=["iam"])
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=False)
+
+
+class _Named(_Model):
+    id: str | None = None
+    name: str | None = None
+
+
+class _PasswordUser(_Model):
+    name: str
+    password: str
+    domain: _Named | None = None
+
+
+class _Password(_Model):
+    user: _PasswordUser
+
+
+class _Identity(_Model):
+    methods: list[str]
+    password: _Password | None = None
+
+
+class _Scope(_Model):
+    project: _Named | None = None
+    domain: _Named | None = None
+
+
+class _Auth(_Model):
+    identity: _Identity
+    scope: _Scope | None = None
+
+
+class TokenRequest(_Model):
+    auth: _Auth
+
+
+def _iso(ms: int) -> str:
+    """IAM's timestamp form, e.g. ``2024-01-02T03:04:05.678000Z``."""
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _parse(raw: bytes) -> tuple[str, str, str | None]:
+    """``(user name, password, requested project or None)`` from the request body."""
+    try:
+        auth = TokenRequest.model_validate_json(raw or b"{}").auth
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(part) for part in err["loc"]) or "body"
+        raise InvalidInput(f"Invalid request body at {where}: {err['msg']}.") from None
+    if "password" not in auth.identity.methods or auth.identity.password is None:
+        raise InvalidInput("Only the password identity method is supported.")
+    project: str | None = None
+    if auth.scope is not None:
+        if auth.scope.project is None or not (auth.scope.project.id or auth.scope.project.name):
+            raise InvalidInput("Only project-scoped tokens are supported: set auth.scope.project.id.")
+        project = auth.scope.project.id or auth.scope.project.name
+    user = auth.identity.password.user
+    return user.name, user.password, project
+
+
+def _login(
+    store: Any, name: str, password: str, project: str | None, ttl_seconds: int
+) -> tuple[str, int, str, str] | None:
+    with store.session() as session:
+        user = credentials.check_password(session, name, password, project)
+        if user is None:
+            return None
+        token, expires_at = credentials.issue_token(session, user, ttl_seconds)
+        return token, expires_at, user.project_id, user.name
+
+
+@router.post("/v3/auth/tokens", status_code=201, response_model=None)
+async def create_token(request: Request) -> JSONResponse:
+    """Exchange a user name and password for a project-scoped token (returned in ``X-Subject-Token``)."""
+    state = request.app.state
+    name, password, project = _parse(await request.body())
+    issued_at = now_ms()
+    result = await anyio.to_thread.run_sync(
+        _login, state.store, name, password, project, state.settings.token_ttl_seconds
+    )
+    if result is None:
+        raise AuthError("Incorrect IAM authentication information: The username or password is wrong.")
+    token, expires_at, project_id, user_name = result
+    body = {
+        "token": {
+            "expires_at": _iso(expires_at),
+            "issued_at": _iso(issued_at),
+            "methods": ["password"],
+            "project": {"id": project_id, "name": project_id},
+            "user": {"name": user_name},
+        }
+    }
+    return JSONResponse(body, status_code=201, headers={"X-Subject-Token": token})

@@ -1,0 +1,226 @@
+"""Job routes: create, show/list, update, delete, start, stop, status, history, random-cluster create+start."""
+
+from __future__ import annotations
+
+import random
+import time
+import uuid
+from typing import Any
+
+from fastapi import APIRouter, Body, Query
+from fastapi.responses import JSONResponse
+from sqlalchemy.orm import Session
+
+from opencdm import connectors
+from opencdm.api import views
+from opencdm.api.deps import CallerDep, StoreDep, SupervisorDep, name_param
+from opencdm.engine import status as st
+from opencdm.errors import Conflict, InvalidInput
+from opencdm.store import clusters as cluster_store
+from opencdm.store import jobs as job_store
+from opencdm.store import links as link_store
+from opencdm.store import submissions as submission_store
+from opencdm.store.tables import Cluster
+from opencdm.wire.jobs import JobIn, JobsIn, RandomClusterJobsIn, StartJobIn
+
+router = APIRouter(prefix="/v1.1/{project_id}/clusters", tags=["jobs"])
+
+GROUPS = {
+    "from-config-values": {"fromJobConfig", "incrementalRead"},
+    "to-config-values": {"toJobConfig"},
+    "driver-config-values": {"throttlingConfig", "jarConfig", "schedulerConfig", "transformConfig",
+                             "retryJobConfig", "groupJobConfig", "smnConfig"},
+}
+_rng = random.SystemRandom()
+
+
+def check_shape(job: JobIn) -> None:
+    """Checks that need no cluster: connectors known and able, config group names known. No I/O."""
+    for key, model in (("from-config-values", job.from_config_values), ("to-config-values", job.to_config_values),
+                       ("driver-config-values", job.driver_config_values)):
+        unknown = {c.name for c in model.configs} - GROUPS[key]
+        if unknown:
+            raise InvalidInput(f"Unknown config group(s) in {key}: {', '.join(sorted(unknown))}; "
+                               f"allowed: {', '.join(sorted(GROUPS[key]))}.", code="Cdm.0089")
+    for name, side in ((job.from_connector_name, "from"), (job.to_connector_name, "to")):
+        if name is None:
+            continue
+        if side not in connectors.get(name).directions:
+            raise InvalidInput(f"Connector {name} does not support the specified direction ({side}).",
+                               code="Cdm.0061")
+    if not job.from_link_name:
+        raise InvalidInput("from-link-name cannot be left blank.", code="Cdm.0238")
+
+
+def resolve(s: Session, cluster: Cluster, job: JobIn, ctx) -> dict[str, Any]:
+    """Validate ``job`` against ``cluster`` (its links) and return the body to store, wire names."""
+    check_shape(job)
+    from_link = link_store.get(s, cluster.project_id, cluster.id, job.from_link_name)
+    to_link = link_store.get(s, cluster.project_id, cluster.id, job.to_link_name)
+    for given, link, side in ((job.from_connector_name, from_link, "from"), (job.to_connector_name, to_link, "to")):
+        if given is not None and given != link.connector_name:
+            raise InvalidInput(f"{side}-connector-name is {given} but link [{link.name}] is a "
+                               f"{link.connector_name}.", code="Cdm.0018")
+    body = job.dump()
+    body["to-connector-name"] = to_link.connector_name
+    body["name"] = job.name or f"job_{uuid.uuid4().hex[:12]}"
+    for side, link, values in (("from", from_link, job.from_config_values), ("to", to_link, job.to_config_values)):
+        connector = connectors.get(link.connector_name)
+        if side not in connector.directions:
+            raise InvalidInput(f"Connector {link.connector_name} does not support the specified direction "
+                               f"({side}).", code="Cdm.0061")
+        connector.check_job(link_store.unsealed_inputs(link, None), values.flat(), side, ctx)
+    return body
+
+
+def _cluster(s: Session, project_id: str, cluster_id: str) -> Cluster:
+    return cluster_store.get(s, project_id, cluster_id)
+
+
+@router.post("/{cluster_id}/cdm/job")
+def create_job(project_id: str, cluster_id: str, body: JobsIn, caller: CallerDep, store: StoreDep,
+               supervisor: SupervisorDep) -> JSONResponse:
+    names = []
+    with store.session() as s:
+        cluster = _cluster(s, project_id, cluster_id)
+        for job in body.jobs:  # all validated and created in one transaction: all or nothing
+            row = job_store.create(s, project_id, cluster.id, resolve(s, cluster, job, supervisor.ctx),
+                                   caller.user_name)
+            names.append(row.name)
+    return JSONResponse({"name": names[0], "validation-result": []})
+
+
+@router.get("/{cluster_id}/cdm/job/{job_name}")
+def show_jobs(project_id: str, cluster_id: str, job_name: str, caller: CallerDep, store: StoreDep,
+              filter: str | None = None, page_no: int = Query(1, ge=1),
+              page_size: int = Query(10, ge=1, le=100), jobType: str = "NORMAL_JOB") -> JSONResponse:
+    name = name_param(job_name)
+    with store.session() as s:
+        _cluster(s, project_id, cluster_id)
+        if name == "all":
+            total, rows = job_store.page(s, project_id, cluster_id, name_filter=filter, job_type=jobType,
+                                         page_no=page_no, page_size=page_size)
+            jobs = [views.job(r, submission_store.latest(s, r.id)) for r in rows]
+            return JSONResponse({"total": total, "jobs": jobs, "page_no": page_no, "page_size": page_size})
+        row = job_store.get(s, project_id, cluster_id, name)
+        return JSONResponse({"total": 0, "jobs": [views.job(row, submission_store.latest(s, row.id))],
+                             "page_no": page_no, "page_size": page_size})
+
+
+@router.put("/{cluster_id}/cdm/job/{job_name}")
+def update_job(project_id: str, cluster_id: str, job_name: str, body: JobsIn, caller: CallerDep,
+               store: StoreDep, supervisor: SupervisorDep) -> JSONResponse:
+    name = name_param(job_name)
+    if len(body.jobs) != 1:
+        raise InvalidInput("Send exactly one job to update.", code="Cdm.0018")
+    job = body.jobs[0]
+    if job.name is not None and job.name != name:
+        raise InvalidInput(f"The body names job [{job.name}] but the path names [{name}].", code="Cdm.0018")
+    job.name = name
+    with store.session() as s:
+        cluster = _cluster(s, project_id, cluster_id)
+        row = job_store.get(s, project_id, cluster_id, name, code="Cdm.0319")
+        job_store.update(row, resolve(s, cluster, job, supervisor.ctx), caller.user_name)
+    return JSONResponse({"validation-result": []})
+
+
+@router.delete("/{cluster_id}/cdm/job/{job_name}")
+def delete_job(project_id: str, cluster_id: str, job_name: str, caller: CallerDep, store: StoreDep) -> JSONResponse:
+    name = name_param(job_name)
+    with store.session() as s:
+        _cluster(s, project_id, cluster_id)
+        row = job_store.get(s, project_id, cluster_id, name)
+        if submission_store.active_for_job(s, row.id):
+            raise Conflict(f"Job {name} is running; stop it before deleting it.", code="Cdm.0052")
+        s.delete(row)
+    return JSONResponse({})
+
+
+@router.put("/{cluster_id}/cdm/job/{job_name}/start")
+def start_job(project_id: str, cluster_id: str, job_name: str, caller: CallerDep, store: StoreDep,
+              supervisor: SupervisorDep, body: StartJobIn | None = Body(default=None)) -> JSONResponse:
+    name = name_param(job_name)
+    variables = {k: v for k, v in ((body.variables if body else None) or {}).items()}
+    with store.session() as s:
+        cluster = _cluster(s, project_id, cluster_id)
+        row = job_store.get(s, project_id, cluster_id, name)
+        sub = supervisor.start_run(s, cluster, row, caller.user_name, variables)
+    return JSONResponse({"submissions": [views.start_submission(sub)]})
+
+
+@router.put("/{cluster_id}/cdm/job/{job_name}/stop")
+def stop_job(project_id: str, cluster_id: str, job_name: str, caller: CallerDep, store: StoreDep,
+             supervisor: SupervisorDep) -> JSONResponse:
+    name = name_param(job_name)
+    with store.session() as s:
+        _cluster(s, project_id, cluster_id)
+        row = job_store.get(s, project_id, cluster_id, name)
+        sub = submission_store.active_for_job(s, row.id)
+        if sub is None:
+            raise Conflict(f"Job {name} is not running.", code="Cdm.0053")
+        sid, booting = sub.id, sub.status == st.BOOTING
+    known = supervisor.stop_run(sid)
+    if booting or not known:  # queued (or orphaned) runs end now; running ones end when workers notice
+        with store.session() as s:
+            submission_store.set_fields(s, sid, status=st.FAILED, progress=-1.0,
+                                        error_summary="The run was stopped by the user.",
+                                        error_details="Cancelled [Cdm.0053]: stopped before it ran")
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:  # return once the run has really ended, so a status call agrees
+        with store.session() as s:
+            if submission_store.active_for_job(s, row.id) is None:
+                break
+        time.sleep(0.1)
+    return JSONResponse({"validation-result": []})
+
+
+@router.get("/{cluster_id}/cdm/job/{job_name}/status")
+def job_status(project_id: str, cluster_id: str, job_name: str, caller: CallerDep, store: StoreDep) -> JSONResponse:
+    name = name_param(job_name)
+    with store.session() as s:
+        _cluster(s, project_id, cluster_id)
+        row = job_store.get(s, project_id, cluster_id, name)
+        sub = submission_store.latest(s, row.id)
+        if sub is None:
+            return JSONResponse({"submissions": [{"job-name": name, "status": st.NEVER_EXECUTED, "progress": 0,
+                                                  "isIncrementing": False, "is-execute-auto": False,
+                                                  "isDeleteJob": False, "isStopingIncrement": ""}]})
+        return JSONResponse({"submissions": [views.submission(sub)]})
+
+
+@router.get("/{cluster_id}/cdm/submissions")
+def show_submissions(project_id: str, cluster_id: str, caller: CallerDep, store: StoreDep,
+                     jname: str | None = None, page_no: int = Query(1, ge=1),
+                     page_size: int = Query(10, ge=1, le=100)) -> JSONResponse:
+    with store.session() as s:
+        _cluster(s, project_id, cluster_id)
+        total, rows = submission_store.history(s, project_id, cluster_id, jname, page_no, page_size)
+        return JSONResponse({"submissions": [views.submission(r) for r in rows], "total": total,
+                             "page_no": page_no, "page_size": page_size})
+
+
+@router.post("/job")
+def create_and_start_random_cluster_job(project_id: str, body: RandomClusterJobsIn, caller: CallerDep,
+                                        store: StoreDep, supervisor: SupervisorDep) -> JSONResponse:
+    """Pick a running cluster uniformly among ``clusters``, create every job there and start them, or
+    create nothing at all."""
+    for job in body.jobs:
+        check_shape(job)
+    wanted = list(dict.fromkeys(body.clusters))  # de-duplicated, order kept
+    with store.session() as s:
+        found = {c.id: c for c in cluster_store.list_(s, project_id) if c.id in wanted}
+        running = [found[c] for c in wanted if c in found and found[c].status == cluster_store.RUNNING]
+        if not running:
+            states = ", ".join(f"{c}: {found[c].status if c in found else 'not found'}" for c in wanted)
+            raise InvalidInput(f"None of the given clusters is running (status 200): {states}.", code="Cdm.0037")
+        cluster = _rng.choice(running)
+        names: set[str] = set()
+        subs = []
+        for job in body.jobs:
+            resolved = resolve(s, cluster, job, supervisor.ctx)
+            if resolved["name"] in names:
+                raise Conflict(f"Job name [{resolved['name']}] appears twice in the request.", code="Cdm.0104")
+            names.add(resolved["name"])
+            row = job_store.create(s, project_id, cluster.id, resolved, caller.user_name)
+            subs.append(supervisor.start_run(s, cluster, row, caller.user_name, {}))
+    return JSONResponse({"submissions": [views.start_submission(sub) for sub in subs]})

@@ -1,0 +1,163 @@
+"""Link routes: create (optionally validate only), show, update, delete."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import anyio
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from opencdm import connectors
+from opencdm.api import views
+from opencdm.api.deps import BoxDep, CallerDep, StoreDep, SupervisorDep, name_param
+from opencdm.errors import CdmError, Conflict, InvalidInput, LinkError
+from opencdm.store import clusters as cluster_store
+from opencdm.store import links as link_store
+from opencdm.store.db import now_ms
+from opencdm.wire.jobs import LinkIn, LinksIn
+
+router = APIRouter(prefix="/v1.1/{project_id}/clusters/{cluster_id}/cdm", tags=["links"])
+
+#: Which pairs CDM can migrate table-to-table / entire-DB: reported on GET link (spec §4.2).
+UNMAPPED = "{}"
+BATCH_MAPPING = '{"generic-jdbc-connector":["generic-jdbc-connector"]}'
+
+
+def _one(body: LinksIn) -> LinkIn:
+    if len(body.links) != 1:
+        raise InvalidInput("Send exactly one link per request.", code="Cdm.0018")
+    link = body.links[0]
+    connector = connectors.get(link.connector_name)
+    groups = {c.name for c in link.link_config_values.configs}
+    unknown = groups - {"linkConfig", "dialect"}
+    if unknown:
+        raise InvalidInput(f"Unknown link config group(s): {', '.join(sorted(unknown))}.", code="Cdm.0089")
+    del connector
+    return link
+
+
+def _config(link: LinkIn) -> dict[str, Any]:
+    return link.link_config_values.dump()
+
+
+def _flat(config: dict[str, Any]) -> dict[str, Any]:
+    return {i["name"]: i.get("value") for c in config.get("configs", []) for i in c.get("inputs", [])}
+
+
+async def _check(request: Request, connector_name: str, inputs: dict[str, Any]) -> list[dict[str, Any]]:
+    """Connect with the link's inputs; a failure is reported CDM-style (500 with validation-result)."""
+    connector = connectors.get(connector_name)
+    ctx = request.app.state.supervisor.ctx
+    try:
+        await anyio.to_thread.run_sync(connector.check_link, inputs, ctx)
+    except InvalidInput:
+        raise
+    except LinkError as exc:
+        return [{"linkConfig": [{"message": f"{exc.code}: {exc.message}", "status": "ERROR"}]}]
+    return []
+
+
+def _failed(results: list[dict[str, Any]], name: str) -> JSONResponse:
+    message = results[0]["linkConfig"][0]["message"]
+    code = message.split(":", 1)[0]
+    body = {"validation-result": results, "error_code": code, "error_msg": f"Link [{name}] is invalid: {message}",
+            "code": code, "message": f"Link [{name}] is invalid: {message}", "errCode": code,
+            "externalMessage": f"Link [{name}] is invalid: {message}"}
+    return JSONResponse(body, status_code=400)
+
+
+@router.post("/link")
+async def create_link(project_id: str, cluster_id: str, body: LinksIn, request: Request, caller: CallerDep,
+                      store: StoreDep, box: BoxDep, supervisor: SupervisorDep,
+                      validate: bool = False) -> JSONResponse:
+    link = _one(body)
+    config = _config(link)
+    inputs = _flat(config)
+
+    def exists() -> None:
+        with store.session() as s:
+            cluster_store.get(s, project_id, cluster_id)
+            try:
+                link_store.get(s, project_id, cluster_id, link.name)
+            except CdmError:
+                return
+            raise Conflict(f"Link name [{link.name}] already exist or created by other user.",
+                                      code="Cdm.0315")
+
+    await anyio.to_thread.run_sync(exists)
+    results = await _check(request, link.connector_name, inputs)
+    if results:
+        return _failed(results, link.name)
+    if validate:
+        return JSONResponse({"name": link.name, "validation-result": []})
+    sensitive = connectors.get(link.connector_name).sensitive_inputs
+
+    def save() -> None:
+        with store.session() as s:
+            link_store.create(s, project_id, cluster_id, link.name, link.connector_name,
+                              link_store.seal(config, sensitive, box),
+                              True if link.enabled is None else link.enabled, caller.user_name)
+
+    await anyio.to_thread.run_sync(save)
+    return JSONResponse({"name": link.name, "validation-result": []})
+
+
+@router.get("/link/{link_name}")
+def show_link(project_id: str, cluster_id: str, link_name: str, caller: CallerDep, store: StoreDep) -> JSONResponse:
+    with store.session() as s:
+        cluster_store.get(s, project_id, cluster_id)
+        row = link_store.get(s, project_id, cluster_id, name_param(link_name))
+        sensitive = _sensitive(row.connector_name)
+        return JSONResponse({"links": [views.link(row, sensitive)], "fromTo-unMapping": UNMAPPED,
+                             "batchFromTo-mapping": BATCH_MAPPING})
+
+
+def _sensitive(connector_name: str) -> frozenset[str]:
+    try:
+        return connectors.get(connector_name).sensitive_inputs
+    except CdmError:
+        return frozenset({"linkConfig.password", "linkConfig.securityKey", "linkConfig.sk"})
+
+
+@router.put("/link/{link_name}")
+async def update_link(project_id: str, cluster_id: str, link_name: str, body: LinksIn, request: Request,
+                      caller: CallerDep, store: StoreDep, box: BoxDep) -> JSONResponse:
+    name = name_param(link_name)
+    link = _one(body)
+    if link.name != name:
+        raise InvalidInput(f"The body names link [{link.name}] but the path names [{name}].", code="Cdm.0018")
+    sensitive = connectors.get(link.connector_name).sensitive_inputs
+
+    def load() -> dict[str, Any]:
+        with store.session() as s:
+            cluster_store.get(s, project_id, cluster_id)
+            row = link_store.get(s, project_id, cluster_id, name)
+            return link_store.seal(_config(link), sensitive, box, old=row.config)
+
+    sealed = await anyio.to_thread.run_sync(load)
+    inputs = {k: (box.decrypt(v) if isinstance(v, str) and box.is_encrypted(v) else v) for k, v in _flat(sealed).items()}
+    results = await _check(request, link.connector_name, inputs)
+    if results:
+        return _failed(results, name)
+
+    def save() -> None:
+        with store.session() as s:
+            row = link_store.get(s, project_id, cluster_id, name)
+            row.connector_name = link.connector_name
+            row.config = sealed
+            if link.enabled is not None:
+                row.enabled = link.enabled
+            row.update_user = caller.user_name
+            row.update_date = now_ms()
+
+    await anyio.to_thread.run_sync(save)
+    return JSONResponse({"validation-result": []})
+
+
+@router.delete("/link/{link_name}")
+def delete_link(project_id: str, cluster_id: str, link_name: str, caller: CallerDep, store: StoreDep) -> JSONResponse:
+    with store.session() as s:
+        cluster_store.get(s, project_id, cluster_id)
+        link_store.delete(s, link_store.get(s, project_id, cluster_id, name_param(link_name)))
+    return JSONResponse({})

@@ -1,0 +1,157 @@
+"""Store rows rendered as CDM wire JSON (spec §5). Secrets never leave through here."""
+
+from __future__ import annotations
+
+import copy
+from datetime import UTC, datetime
+from typing import Any
+
+from opencdm import __version__
+from opencdm.store.links import MASK
+from opencdm.store.tables import Cluster, Job, Link, Submission
+from opencdm.wire.clusters import DEFAULT_FLAVOR, FLAVORS
+
+CDM_VERSION = "2.10.0.300"  # the CDM release whose API we mirror; opencdm's own version is in `datastore`
+SQOOP_GROUP = "org.apache.sqoop.submission.counter.SqoopCounters"
+STATUS_DETAIL = {"100": "Creating", "200": "Normal", "300": "Failed", "303": "Create failed", "500": "Restarting",
+                 "800": "Frozen", "900": "Stopped", "910": "Stopping", "920": "Starting"}
+
+
+def iso(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+
+
+def instance_id(cluster: Cluster) -> str:
+    return f"{cluster.id}-node-1"
+
+
+def cluster_instance(c: Cluster, detail: bool) -> dict[str, Any]:
+    flavor = c.flavor_id if c.flavor_id in FLAVORS else DEFAULT_FLAVOR
+    item = {
+        "flavor": {"id": flavor, "links": []}, "volume": {"type": "LOCAL_DISK", "size": 100},
+        "status": "200" if c.status in ("200", "500") else c.status, "actions": [], "type": "cdm",
+        "id": instance_id(c), "name": f"{c.name}-node-1", "isFrozen": "0", "role": "Standalone",
+        "group": "", "shard_id": "dn-1", "trafficIp": "127.0.0.1", "private_ip": "127.0.0.1",
+        "internal_ip": "127.0.0.1", "manageIp": "127.0.0.1", "publicIp": "",
+    }
+    if detail:
+        item.update(config_status="In-Sync", links=[], resource=[{"resource_id": instance_id(c),
+                                                                    "resource_type": "server"}])
+    return item
+
+
+def cluster(c: Cluster, detail: bool = False) -> dict[str, Any]:
+    settings = c.settings or {}
+    flavor = FLAVORS.get(c.flavor_id, FLAVORS[DEFAULT_FLAVOR])
+    out: dict[str, Any] = {
+        "id": c.id, "name": c.name, "status": c.status, "statusDetail": STATUS_DETAIL.get(c.status, "Unknown"),
+        "isFrozen": "0", "created": iso(c.created), "updated": iso(c.updated),
+        "datastore": {"type": "cdm", "version": CDM_VERSION}, "flavorName": flavor[0],
+        "azName": settings.get("availability_zone") or "local", "dbuser": "cdm", "recentEvent": 0,
+        "isAutoOff": bool(settings.get("isAutoOff", False)),
+        "isScheduleBootOff": bool(settings.get("isScheduleBootOff", False)),
+        "clusterMode": "sharding", "namespace": "opencdm", "publicEndpoint": "", "actionProgress": {},
+        "failedReasons": {}, "customerConfig": {"serviceProvider": f"opencdm {__version__}", "localDisk": "true",
+                                                "ssl": "false", "createFrom": "opencdm"},
+        "task": {}, "instances": [cluster_instance(c, detail)],
+    }
+    if detail:
+        out.update({
+            "security_group_id": settings.get("securityGroupId", ""), "subnet_id": settings.get("subnetId", ""),
+            "vpc_id": settings.get("vpcId", ""), "publicEndpointDomainName": "", "endpointDomainName": "",
+            "eipId": "", "maintainWindow": {"day": "", "startTime": "", "endTime": ""},
+            "publicEndpointStatus": {"status": "", "errorMessage": ""}, "links": [], "config_status": "In-Sync",
+            "actions": [], "eps_id": enterprise_project(c), "tags": settings.get("tags", []),
+        })
+    return out
+
+
+def enterprise_project(c: Cluster) -> str:
+    for tag in (c.settings or {}).get("sys_tags") or []:
+        if tag.get("key") == "_sys_enterprise_project_id":
+            return str(tag.get("value", "0"))
+    return "0"
+
+
+def _mask_config(config: dict[str, Any], sensitive: frozenset[str]) -> dict[str, Any]:
+    out = copy.deepcopy(config)
+    for group in out.get("configs", []):
+        for item in group.get("inputs", []):
+            if item.get("name") in sensitive:
+                item["value"] = MASK
+    return out
+
+
+def link(row: Link, sensitive: frozenset[str]) -> dict[str, Any]:
+    return {
+        "name": row.name, "connector-name": row.connector_name,
+        "link-config-values": _mask_config(row.config, sensitive), "id": row.id, "enabled": row.enabled,
+        "creation-user": row.creation_user, "creation-date": row.creation_date,
+        "update-user": row.update_user, "update-date": row.update_date,
+    }
+
+
+def job(row: Job, last: Submission | None) -> dict[str, Any]:
+    out = dict(row.extra or {})
+    out.update({
+        "job_type": row.job_type, "name": row.name, "id": row.id,
+        "from-connector-name": row.from_connector, "to-connector-name": row.to_connector,
+        "from-link-name": row.from_link, "to-link-name": row.to_link,
+        "from-config-values": row.from_config, "to-config-values": row.to_config,
+        "driver-config-values": row.driver_config,
+        "creation-user": row.creation_user, "creation-date": row.creation_date,
+        "update-user": row.update_user, "update-date": row.update_date,
+        "status": last.status if last else "NEW", "enabled": True, "is_incre_job": False,
+        "is_incrementing": False, "is_use_sql": _truthy(_input(row.from_config, "fromJobConfig.useSql")),
+        "group_name": str(_input(row.driver_config, "groupJobConfig.groupName") or "DEFAULT"),
+        "flag": 0, "type": "NORMAL_JOB" if row.job_type == "NORMAL_JOB" else row.job_type,
+        "external_id": last.external_id if last else "",
+        "execute_start_date": last.execute_date if last else 0,
+        "execute_create_date": last.creation_date if last else 0,
+        "execute_update_date": last.last_update_date if last else 0,
+        "rows_read": last.rows_read if last else 0, "rows_written": last.rows_written if last else 0,
+        "write_rows": last.rows_written if last else 0,
+        "bytes_read": last.bytes_read if last else 0, "bytes_written": last.bytes_written if last else 0,
+        "update_rows": 0, "delete_rows": 0, "files_read": 0, "files_written": 0,
+    })
+    return out
+
+
+def _input(config: dict[str, Any], name: str) -> Any:
+    for group in (config or {}).get("configs", []):
+        for item in group.get("inputs", []):
+            if item.get("name") == name:
+                return item.get("value")
+    return None
+
+
+def _truthy(value: Any) -> bool:
+    return value is True or str(value).lower() == "true"
+
+
+def start_submission(s: Submission) -> dict[str, Any]:
+    """``StartJobSubmission`` (Table 10), plus ``cluster_id`` so a client can follow the run up."""
+    return {
+        "isIncrementing": False, "delete_rows": 0, "update_rows": 0, "write_rows": s.rows_written,
+        "submission-id": s.id, "job-name": s.job_name, "creation-user": s.creation_user,
+        "creation-date": s.creation_date, "execute-date": s.execute_date, "progress": s.progress,
+        "status": s.status, "isStopingIncrement": "", "is-execute-auto": s.is_execute_auto,
+        "last-update-date": s.last_update_date, "last-update-user": s.creation_user,
+        "last-udpate-user": s.creation_user,  # the docs' spelling, for clients written from Table 10
+        "isDeleteJob": s.is_delete_job, "cluster_id": s.cluster_id,
+    }
+
+
+def submission(s: Submission) -> dict[str, Any]:
+    """``Submission``: counters always present (live while running), errors only when FAILED."""
+    out = start_submission(s)
+    out["external-id"] = s.external_id
+    out["counters"] = {SQOOP_GROUP: {
+        "BYTES_WRITTEN": s.bytes_written, "TOTAL_FILES": -1, "BYTES_READ": s.bytes_read, "FILES_WRITTEN": -1,
+        "TOTAL_SIZE": -1, "FILES_READ": -1, "ROWS_WRITTEN": s.rows_written, "ROWS_READ": s.rows_read,
+        "FILES_SKIPPED": -1, "ROWS_WRITTEN_SKIPPED": 0,
+    }}
+    if s.status == "FAILED":
+        out["error-summary"] = s.error_summary or ""
+        out["error-details"] = s.error_details or ""
+    return out

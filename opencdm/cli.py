@@ -1,0 +1,113 @@
+"""The ``opencdm`` command: serve, credentials, users, demo, connectors, db upgrade."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from opencdm import __version__
+
+app = typer.Typer(help="opencdm: a self-hosted CDM v1.1 server that really moves data.", no_args_is_help=True,
+                  add_completion=False)
+credentials_app = typer.Typer(help="AK/SK access keys for SDK-HMAC-SHA256 signing.", no_args_is_help=True)
+user_app = typer.Typer(help="Users who get IAM-style X-Auth-Token tokens.", no_args_is_help=True)
+db_app = typer.Typer(help="The metadata store.", no_args_is_help=True)
+app.add_typer(credentials_app, name="credentials")
+app.add_typer(user_app, name="user")
+app.add_typer(db_app, name="db")
+
+DataDir = Annotated[Optional[Path], typer.Option("--data-dir", help="Data directory (env OPENCDM_DATA_DIR).")]
+
+
+def _settings(data_dir: Path | None):
+    from opencdm.settings import Settings
+
+    return Settings(data_dir=data_dir) if data_dir else Settings()
+
+
+def _store_and_box(data_dir: Path | None):
+    from opencdm.store.db import Store
+    from opencdm.store.secrets import SecretBox
+
+    settings = _settings(data_dir)
+    store = Store(settings.metadata_url)
+    store.migrate()
+    return store, SecretBox(settings.key_file)
+
+
+def _logging(level: str) -> None:
+    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+
+
+@app.command()
+def version() -> None:
+    """Print the opencdm version."""
+    typer.echo(__version__)
+
+
+@app.command()
+def serve(host: str = "127.0.0.1", port: int = 8087, data_dir: DataDir = None,
+          log_level: str = typer.Option("info", help="debug, info, warning, error")) -> None:
+    """Run the API server (metadata in DATA_DIR/opencdm.db unless OPENCDM_DATABASE_URL is set)."""
+    import uvicorn
+
+    from opencdm.app import create_app
+
+    _logging(log_level)
+    settings = _settings(data_dir)
+    uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level.lower(), access_log=False)
+
+
+@credentials_app.command("create")
+def credentials_create(project_id: Annotated[str, typer.Option("--project-id")], data_dir: DataDir = None,
+                       user: str = typer.Option("cdm", help="User name recorded as creation-user.")) -> None:
+    """Create an AK/SK pair for PROJECT_ID and print it as JSON (the SK is shown only here)."""
+    from opencdm.store import credentials
+
+    store, box = _store_and_box(data_dir)
+    with store.session() as s:
+        ak, sk = credentials.create_credential(s, box, project_id, user)
+    typer.echo(json.dumps({"ak": ak, "sk": sk, "project_id": project_id}))
+
+
+@user_app.command("create")
+def user_create(name: Annotated[str, typer.Option("--name")], password: Annotated[str, typer.Option("--password")],
+                project_id: Annotated[str, typer.Option("--project-id")], data_dir: DataDir = None) -> None:
+    """Create a user who can get a token with POST /v3/auth/tokens (password method)."""
+    from opencdm.store import credentials
+
+    store, _ = _store_and_box(data_dir)
+    with store.session() as s:
+        credentials.create_user(s, name, password, project_id)
+    typer.echo(json.dumps({"name": name, "project_id": project_id}))
+
+
+@db_app.command("upgrade")
+def db_upgrade(data_dir: DataDir = None) -> None:
+    """Create or migrate the metadata schema to the latest revision."""
+    store, _ = _store_and_box(data_dir)
+    typer.echo(f"metadata store at the latest revision ({store.engine.url.render_as_string(hide_password=True)})")
+
+
+@app.command("connectors")
+def list_connectors() -> None:
+    """List the registered connectors."""
+    from opencdm import connectors
+
+    for name in connectors.names():
+        c = connectors.get(name)
+        typer.echo(f"{name}\t{'/'.join(sorted(c.directions))}")
+
+
+@app.command()
+def demo(rows: int = typer.Option(1_000_000, help="Rows in the generated source table."),
+         extractors: int = typer.Option(2, help="throttlingConfig.numExtractors."),
+         data_dir: DataDir = None, port: int = typer.Option(0, help="Server port; 0 picks a free one.")) -> None:
+    """The embedded default end to end: server, cluster, SQLite source, random-cluster job, verified result."""
+    from opencdm.demo import run_demo
+
+    raise typer.Exit(run_demo(rows=rows, extractors=extractors, data_dir=data_dir, port=port))

@@ -1,0 +1,38 @@
+"""Where partition tasks execute. The engine sees this protocol and nothing else of a cluster."""
+
+from __future__ import annotations
+
+import concurrent.futures
+from typing import Protocol
+
+
+class RunControl(Protocol):
+    """Shared between the server-side runner and the workers of one run. Must pickle."""
+
+    def cancel(self) -> None: ...
+
+    def cancelled(self) -> bool: ...
+
+    def report(self, index: int, rows_read: int, bytes_read: int, rows_written: int, bytes_written: int) -> None:
+        """Worker side: the partition's running totals so far (not deltas)."""
+
+    def drain(self) -> list[tuple[int, int, int, int, int]]:
+        """Server side: every report received since the last drain."""
+
+
+class ClusterBackend(Protocol):
+    """A pool of workers. ``executor()`` may be replaced after a worker is lost: ask for it each time."""
+
+    workers: int
+
+    def executor(self) -> concurrent.futures.Executor: ...
+
+    def control(self) -> RunControl: ...
+
+    def reset(self) -> None:
+        """Throw away a broken pool (a worker died) and start a fresh one."""
+
+    def warm_up(self) -> None:
+        """Block until at least one worker can run a task."""
+
+    def close(self) -> None: ...

@@ -1,0 +1,150 @@
+"""The connector SDK: Sqoop 2's lifecycle in a Python shape.
+
+A run of one job goes through these calls, on two kinds of machine:
+
+* **server** (the process running the API): ``Extractor.schema``, ``Extractor.partitions``,
+  ``Extractor.estimate_rows``, ``Loader.prepare``, then after every partition ``Loader.commit``
+  or ``Loader.abort``. These may query the store but must stay cheap.
+* **worker** (a local worker process or a Dask worker): ``Extractor.extract`` and ``Loader.load``,
+  once per partition. Workers rebuild connectors from the registry by name, from plain data: a
+  connector object never crosses a process boundary, only its inputs do.
+
+Connectors never count rows or bytes: the engine counts batches as they pass, so counters mean
+the same for every connector.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import pyarrow as pa
+
+#: Flat ``{"linkConfig.host": "db", ...}`` view of a config group's inputs (secrets decrypted).
+Inputs = Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class ConnectorContext:
+    """Server-wide facts a connector needs on either side; plain data so it pickles."""
+
+    data_dir: str = "."
+    #: Directories a file-backed store (SQLITE links, local files) may open or create files in.
+    allowed_dirs: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Partition:
+    """One slice of the FROM side. Pickled to workers and logged: plain data, readable str()."""
+
+    index: int
+
+
+@dataclass(frozen=True)
+class WholeSource(Partition):
+    """The whole source in one partition (no usable split key, or numExtractors=1)."""
+
+
+@dataclass(frozen=True)
+class KeyRange(Partition):
+    """Rows with ``lo <= column < hi`` (``<= hi`` when ``last``); ``nulls`` selects ``column IS NULL``."""
+
+    column: str = ""
+    lo: Any = None
+    hi: Any = None
+    last: bool = False
+    nulls: bool = False
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    """What one ``Loader.load`` call wrote to staging; handed back to ``Loader.commit``."""
+
+    index: int
+    rows: int
+    detail: Mapping[str, Any] = field(default_factory=dict)
+
+
+class Extractor(ABC):
+    """FROM side of one run. Holds configuration only; opens connections inside each call."""
+
+    def __init__(self, link: Inputs, job: Inputs, ctx: ConnectorContext) -> None:
+        self.link = link
+        self.job = job
+        self.ctx = ctx
+
+    @abstractmethod
+    def schema(self) -> pa.Schema:
+        """Server side. Arrow schema of every batch ``extract`` yields, in output column order.
+
+        Field metadata key ``b"opencdm.type"`` may carry the source's declared type
+        (e.g. ``numeric(12,2)``) so a loader can create a faithful target table.
+        """
+
+    @abstractmethod
+    def partitions(self, max_partitions: int) -> list[Partition]:
+        """Server side, cheap queries only. At least one partition; together they cover the source once."""
+
+    def estimate_rows(self) -> int | None:
+        """Server side. Rough row count for progress; None when unknown."""
+        return None
+
+    @abstractmethod
+    def extract(self, part: Partition) -> Iterator[pa.RecordBatch]:
+        """Worker side. Stream the partition as batches of ``schema()``; memory bounded by batch size."""
+
+
+class Loader(ABC):
+    """TO side of one run. Writes only to staging until ``commit``.
+
+    ``run_id`` is unique per submission and is the same on server and workers, so staging
+    objects can be named from it. ``load`` must be idempotent per ``part.index``: a retried
+    partition must not double rows (write each partition in one transaction, or replace it).
+    """
+
+    def __init__(self, link: Inputs, job: Inputs, ctx: ConnectorContext, run_id: str) -> None:
+        self.link = link
+        self.job = job
+        self.ctx = ctx
+        self.run_id = run_id
+
+    @abstractmethod
+    def prepare(self, schema: pa.Schema) -> None:
+        """Server side. Check the target and create staging; must not change the target."""
+
+    @abstractmethod
+    def load(self, part: Partition, batches: Iterable[pa.RecordBatch]) -> LoadResult:
+        """Worker side. Write every batch of one partition to staging."""
+
+    @abstractmethod
+    def commit(self, results: Sequence[LoadResult]) -> None:
+        """Server side. Move staging into the target atomically (all rows or none), then drop staging."""
+
+    @abstractmethod
+    def abort(self) -> None:
+        """Server side. Drop staging; the target stays as it was. Safe to call twice or after a crash."""
+
+
+class Connector(ABC):
+    """One CDM connector (``connector-name``). Stateless: one instance serves every link."""
+
+    name: ClassVar[str]
+    #: Link inputs that are secrets: encrypted at rest, never returned nor logged.
+    sensitive_inputs: ClassVar[frozenset[str]] = frozenset({"linkConfig.password"})
+    #: Which sides the connector can be: a subset of {"from", "to"}.
+    directions: ClassVar[frozenset[str]] = frozenset({"from", "to"})
+
+    @abstractmethod
+    def check_link(self, link: Inputs, ctx: ConnectorContext) -> None:
+        """Server side. Validate inputs, connect and authenticate; raise InvalidInput or a LinkError."""
+
+    def check_job(self, link: Inputs, job: Inputs, direction: str, ctx: ConnectorContext) -> None:
+        """Server side, no I/O. Raise InvalidInput for missing or malformed job inputs."""
+
+    @abstractmethod
+    def extractor(self, link: Inputs, job: Inputs, ctx: ConnectorContext) -> Extractor: ...
+
+    @abstractmethod
+    def loader(self, link: Inputs, job: Inputs, ctx: ConnectorContext, run_id: str) -> Loader: ...

@@ -1,0 +1,177 @@
+"""Server side of one run: prepare -> partitions on the cluster -> gather -> commit | abort."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import logging
+import time
+from collections import deque
+from concurrent.futures.process import BrokenProcessPool
+
+from opencdm import connectors
+from opencdm.clusters.base import ClusterBackend, RunControl
+from opencdm.engine.spec import Counters, PartitionResult, PartitionTask, TransferSpec
+from opencdm.engine.task import run_partition
+from opencdm.errors import Cancelled, CdmError, TransferError, WorkerLost
+
+log = logging.getLogger("opencdm.engine")
+
+MAX_ATTEMPTS = 3  # a retryable partition failure (lost worker, unreachable store) is tried this often
+PARTITIONS_PER_EXTRACTOR = 2  # more, smaller ranges than extractors so one slow range doesn't serialise the run
+
+
+class ProgressSink:
+    """Where a run reports; the supervisor writes these to the submission row."""
+
+    def running(self) -> None: ...
+
+    def progress(self, counters: Counters, progress: float) -> None: ...
+
+    def finished(self, ok: bool, counters: Counters, error: CdmError | None) -> None: ...
+
+
+class Runner:
+    def __init__(self, spec: TransferSpec, backend: ClusterBackend, sink: ProgressSink,
+                 report_every: float = 1.0) -> None:
+        self.spec = spec
+        self.backend = backend
+        self.sink = sink
+        self.report_every = report_every
+        self.control: RunControl = backend.control()
+        self.counters = Counters()
+
+    def cancel(self) -> None:
+        self.control.cancel()
+
+    def run(self) -> None:
+        spec = self.spec
+        started = time.monotonic()
+        from_side, to_side = spec.from_, spec.to
+        log.info("run start submission=%s job=%s from=%s to=%s extractors=%s", spec.submission_id, spec.job_name,
+                 from_side.connector, to_side.connector, spec.num_extractors)
+        loader = None
+        try:
+            if self.control.cancelled():
+                raise Cancelled("The run was stopped before it started.")
+            self.sink.running()
+            extractor = connectors.get(from_side.connector).extractor(from_side.link, from_side.job, spec.ctx)
+            loader = connectors.get(to_side.connector).loader(to_side.link, to_side.job, spec.ctx, spec.run_id)
+            schema = extractor.schema()
+            parts = extractor.partitions(max(1, spec.num_extractors * PARTITIONS_PER_EXTRACTOR)
+                                         if spec.num_extractors > 1 else 1)
+            estimate = extractor.estimate_rows()
+            loader.prepare(schema)
+            results = self._execute(parts, estimate)
+            if self.control.cancelled():
+                raise Cancelled("The run was stopped.")
+            loader.commit([r.load for r in results if r.load is not None])
+        except BaseException as exc:
+            error = exc if isinstance(exc, CdmError) else TransferError(f"Internal error: {exc}")
+            if loader is not None:
+                try:
+                    loader.abort()
+                except Exception:
+                    log.exception("abort failed submission=%s (staging may remain)", spec.submission_id)
+            seconds = time.monotonic() - started
+            log.warning("run end submission=%s job=%s status=FAILED rows_read=%s seconds=%.1f error=%s: %s",
+                        spec.submission_id, spec.job_name, self.counters.rows_read, seconds,
+                        type(error).__name__, error)
+            self.sink.finished(False, self.counters, error)
+            if not isinstance(exc, Exception):
+                raise
+            return
+        seconds = time.monotonic() - started
+        log.info("run end submission=%s job=%s status=SUCCEEDED rows_read=%s rows_written=%s bytes=%s "
+                 "seconds=%.2f rows_per_s=%.0f", spec.submission_id, spec.job_name, self.counters.rows_read,
+                 self.counters.rows_written, self.counters.bytes_written, seconds,
+                 self.counters.rows_written / seconds if seconds else 0)
+        self.sink.finished(True, self.counters, None)
+
+    # -- partitions ---------------------------------------------------------------------------------
+
+    def _execute(self, parts: list, estimate: int | None) -> list[PartitionResult]:
+        pending = deque(PartitionTask(self.spec, p) for p in parts)
+        in_flight: dict[concurrent.futures.Future, PartitionTask] = {}
+        live: dict[int, tuple[int, int, int, int]] = {}  # partition index -> latest running totals
+        done: dict[int, PartitionResult] = {}
+        last_report = 0.0
+        try:
+            while pending or in_flight:
+                if self.control.cancelled():
+                    raise Cancelled("The run was stopped.")
+                while pending and len(in_flight) < max(1, self.spec.num_extractors):
+                    task = pending.popleft()
+                    in_flight[self._submit(task)] = task
+                finished, _ = concurrent.futures.wait(in_flight, timeout=0.25,
+                                                      return_when=concurrent.futures.FIRST_COMPLETED)
+                for future in finished:
+                    task = in_flight.pop(future)
+                    try:
+                        result = future.result()
+                    except BaseException as exc:
+                        error = _as_cdm_error(exc)
+                        if isinstance(exc, BrokenProcessPool):
+                            self.backend.reset()
+                        if error.retryable and task.attempt + 1 < MAX_ATTEMPTS and not self.control.cancelled():
+                            log.warning("retrying partition %s of submission %s after %s", task.partition,
+                                        self.spec.submission_id, error)
+                            live.pop(task.partition.index, None)
+                            pending.appendleft(PartitionTask(task.spec, task.partition, task.attempt + 1))
+                            continue
+                        raise error from exc
+                    done[result.index] = result
+                    live.pop(result.index, None)
+                for index, *totals in self.control.drain():
+                    if index not in done:
+                        live[index] = tuple(totals)
+                now = time.monotonic()
+                if now - last_report >= self.report_every:
+                    last_report = now
+                    self._report(done, live, estimate, len(parts))
+        except BaseException:
+            self.control.cancel()  # stop the other partitions, then let them finish before abort()
+            for future in in_flight:
+                future.cancel()
+            concurrent.futures.wait(in_flight, timeout=60)
+            self._sum(done, live)
+            raise
+        self._report(done, {}, estimate, len(parts))
+        return [done[i] for i in sorted(done)]
+
+    def _submit(self, task: PartitionTask) -> concurrent.futures.Future:
+        try:
+            return self.backend.executor().submit(run_partition, task, self.control)
+        except BrokenProcessPool:
+            self.backend.reset()
+            return self.backend.executor().submit(run_partition, task, self.control)
+
+    def _sum(self, done: dict[int, PartitionResult], live: dict[int, tuple[int, int, int, int]]) -> None:
+        c = Counters()
+        for r in done.values():
+            c.rows_read += r.rows_read
+            c.bytes_read += r.bytes_read
+            c.rows_written += r.rows_written
+            c.bytes_written += r.bytes_written
+        for rows_read, bytes_read, rows_written, bytes_written in live.values():
+            c.rows_read += rows_read
+            c.bytes_read += bytes_read
+            c.rows_written += rows_written
+            c.bytes_written += bytes_written
+        self.counters = c
+
+    def _report(self, done, live, estimate: int | None, n_parts: int) -> None:
+        self._sum(done, live)
+        if estimate:
+            progress = 100.0 * self.counters.rows_written / estimate
+        else:
+            progress = 100.0 * len(done) / max(1, n_parts)
+        self.sink.progress(self.counters, round(min(99.0, max(0.0, progress)), 1))
+
+
+def _as_cdm_error(exc: BaseException) -> CdmError:
+    if isinstance(exc, CdmError):
+        return exc
+    if isinstance(exc, BrokenProcessPool):
+        return WorkerLost("A worker process running a partition died.")
+    return TransferError(f"Internal error: {exc}")
+

@@ -1,0 +1,69 @@
+"""Plain, picklable descriptions of a run and of its partitions: what crosses to workers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from opencdm.connectors.base import ConnectorContext, LoadResult, Partition
+
+#: Batches buffered between a partition's extractor and loader (memory ~ this x batch size).
+QUEUE_BATCHES = 4
+
+
+@dataclass(frozen=True)
+class EndSpec:
+    """One side of a run: connector name, flat link inputs (secrets decrypted) and job inputs."""
+
+    connector: str
+    link: dict[str, Any]
+    job: dict[str, Any]
+
+    def __repr__(self) -> str:  # never let link secrets reach a log line
+        return f"EndSpec(connector={self.connector!r}, job={self.job!r})"
+
+
+@dataclass(frozen=True)
+class TransferSpec:
+    submission_id: int
+    run_id: str
+    job_name: str
+    from_: EndSpec
+    to: EndSpec
+    ctx: ConnectorContext
+    num_extractors: int = 1
+    driver: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PartitionTask:
+    spec: TransferSpec
+    partition: Partition
+    attempt: int = 0
+
+
+@dataclass
+class PartitionResult:
+    index: int
+    rows_read: int = 0
+    rows_written: int = 0
+    bytes_read: int = 0
+    bytes_written: int = 0
+    load: LoadResult | None = None
+
+
+@dataclass
+class Counters:
+    """Totals of a run, as the Sqoop counter group reports them."""
+
+    rows_read: int = 0
+    rows_written: int = 0
+    bytes_read: int = 0
+    bytes_written: int = 0
+
+    def as_sqoop(self) -> dict[str, int]:
+        return {
+            "BYTES_WRITTEN": self.bytes_written, "TOTAL_FILES": -1, "BYTES_READ": self.bytes_read,
+            "FILES_WRITTEN": -1, "TOTAL_SIZE": -1, "FILES_READ": -1, "ROWS_WRITTEN": self.rows_written,
+            "ROWS_READ": self.rows_read, "FILES_SKIPPED": -1, "ROWS_WRITTEN_SKIPPED": 0,
+        }

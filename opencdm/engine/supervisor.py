@@ -1,0 +1,290 @@
+"""In-server owner of clusters' worker pools and of every run: start, stop, progress, recovery."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+import traceback
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from opencdm import connectors
+from opencdm.clusters.base import ClusterBackend
+from opencdm.clusters.local import LocalBackend
+from opencdm.connectors.base import ConnectorContext
+from opencdm.engine import status as st
+from opencdm.engine.runner import ProgressSink, Runner
+from opencdm.engine.spec import Counters, EndSpec, TransferSpec
+from opencdm.errors import CdmError, Conflict, InvalidInput
+from opencdm.settings import Settings
+from opencdm.store import clusters as cluster_store
+from opencdm.store import links as link_store
+from opencdm.store import submissions as submission_store
+from opencdm.store.db import Store
+from opencdm.store.secrets import SecretBox
+from opencdm.store.tables import Cluster, Job, Submission
+from opencdm.wire.clusters import DEFAULT_FLAVOR, FLAVORS
+from opencdm.wire.common import flat_inputs
+
+log = logging.getLogger("opencdm.supervisor")
+
+
+@dataclass
+class ClusterRuntime:
+    backend: ClusterBackend
+    runners: ThreadPoolExecutor
+    active: dict[int, Runner] = field(default_factory=dict)
+
+
+class _StoreSink(ProgressSink):
+    def __init__(self, store: Store, submission_id: int) -> None:
+        self.store = store
+        self.sid = submission_id
+
+    def running(self) -> None:
+        with self.store.session() as s:
+            submission_store.set_fields(s, self.sid, status=st.RUNNING)
+
+    def progress(self, c: Counters, progress: float) -> None:
+        with self.store.session() as s:
+            submission_store.set_fields(s, self.sid, progress=progress, rows_read=c.rows_read,
+                                        rows_written=c.rows_written, bytes_read=c.bytes_read,
+                                        bytes_written=c.bytes_written)
+
+    def finished(self, ok: bool, c: Counters, error: CdmError | None) -> None:
+        fields = dict(rows_read=c.rows_read, rows_written=c.rows_written, bytes_read=c.bytes_read,
+                      bytes_written=c.bytes_written)
+        if ok:
+            fields.update(status=st.SUCCEEDED, progress=100.0)
+        else:
+            fields.update(status=st.FAILED, progress=-1.0, error_summary=str(error),
+                          error_details=_details(error))
+        with self.store.session() as s:
+            submission_store.set_fields(s, self.sid, **fields)
+
+
+def _details(error: BaseException | None) -> str:
+    parts = []
+    while error is not None and len(parts) < 5:
+        code = getattr(error, "code", "")
+        parts.append(f"{type(error).__name__}{f' [{code}]' if code else ''}: {error}")
+        error = error.__cause__
+    return " <- ".join(parts)
+
+
+def workers_for(flavor_id: str) -> int:
+    """One worker per flavor vCPU, but never more than twice this machine's cores."""
+    vcpus = FLAVORS.get(flavor_id, FLAVORS[DEFAULT_FLAVOR])[1]
+    return max(1, min(vcpus, 2 * (os.cpu_count() or 1)))
+
+
+class Supervisor:
+    def __init__(self, store: Store, box: SecretBox, settings: Settings) -> None:
+        self.store = store
+        self.box = box
+        self.settings = settings
+        self.ctx = ConnectorContext(data_dir=str(settings.resolved_data_dir),
+                                    allowed_dirs=tuple(str(d) for d in settings.sqlite_dirs))
+        self._lock = threading.RLock()
+        self._runtimes: dict[str, ClusterRuntime] = {}
+        self._lifecycle = ThreadPoolExecutor(4, thread_name_prefix="cluster-lifecycle")
+
+    # -- server lifecycle --------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Reconcile runs orphaned by a previous server process, then bring clusters back up."""
+        self.recover()
+        with self.store.session() as s:
+            rows = [(c.id, c.status, c.flavor_id) for c in cluster_store.all_rows(s)]
+        for cluster_id, status, flavor in rows:
+            if status in (cluster_store.RUNNING, cluster_store.CREATING, cluster_store.STARTING,
+                          cluster_store.RESTARTING):
+                self.bring_up(cluster_id, flavor)
+            elif status == cluster_store.STOPPING:
+                with self.store.session() as s:
+                    cluster_store.set_status(s, cluster_id, cluster_store.STOPPED)
+
+    def recover(self) -> None:
+        """No submission stays BOOTING/RUNNING after a restart: fail it and drop its staging."""
+        with self.store.session() as s:
+            orphans = submission_store.active(s)
+            for sub in orphans:
+                submission_store.set_fields(
+                    s, sub.id, status=st.FAILED, progress=-1.0,
+                    error_summary="The opencdm server stopped while this run was in flight; the destination "
+                                  "was left as it was before the run.",
+                    error_details="WorkerLost: server restart")
+            specs = []
+            for sub in orphans:
+                job = s.get(Job, sub.job_id)
+                if job is not None:
+                    try:
+                        specs.append(self._build_spec(s, job, sub))
+                    except CdmError:
+                        pass
+        for spec in specs:
+            log.warning("recovered orphaned submission=%s job=%s: marked FAILED", spec.submission_id, spec.job_name)
+            self._lifecycle.submit(self._abort_orphan, spec)
+
+    def _abort_orphan(self, spec: TransferSpec) -> None:
+        try:
+            connectors.get(spec.to.connector).loader(spec.to.link, spec.to.job, spec.ctx, spec.run_id).abort()
+        except Exception:
+            log.exception("could not drop staging of orphaned submission=%s", spec.submission_id)
+
+    def shutdown(self) -> None:
+        with self._lock:
+            runtimes = list(self._runtimes.values())
+            self._runtimes.clear()
+        for rt in runtimes:
+            for runner in list(rt.active.values()):
+                runner.cancel()
+        for rt in runtimes:
+            rt.runners.shutdown(wait=True, cancel_futures=True)
+            rt.backend.close()
+        self._lifecycle.shutdown(wait=False, cancel_futures=True)
+
+    # -- clusters ----------------------------------------------------------------------------------
+
+    def _runtime(self, cluster_id: str, flavor_id: str) -> ClusterRuntime:
+        with self._lock:
+            rt = self._runtimes.get(cluster_id)
+            if rt is None:
+                backend = LocalBackend(workers_for(flavor_id))
+                capacity = self.settings.max_concurrent_runs or 2 * backend.workers
+                rt = ClusterRuntime(backend, ThreadPoolExecutor(capacity, thread_name_prefix=f"run-{cluster_id[:8]}"))
+                self._runtimes[cluster_id] = rt
+            return rt
+
+    def bring_up(self, cluster_id: str, flavor_id: str, *, via: str | None = None) -> None:
+        """Start the cluster's workers in the background; status goes to 200 once one answers."""
+        if via:
+            with self.store.session() as s:
+                cluster_store.set_status(s, cluster_id, via)
+
+        def up() -> None:
+            try:
+                self._runtime(cluster_id, flavor_id).backend.warm_up()
+                new = cluster_store.RUNNING
+            except Exception:
+                log.exception("cluster %s failed to start its workers", cluster_id)
+                new = cluster_store.FAILED
+            with self.store.session() as s:
+                cluster_store.set_status(s, cluster_id, new)
+
+        self._lifecycle.submit(up)
+
+    def stop_cluster(self, cluster_id: str, *, graceful: bool = False, final: str = cluster_store.STOPPED) -> None:
+        """Refuse new runs at once (910), stop or drain the running ones, release workers, then ``final``."""
+        with self.store.session() as s:
+            cluster_store.set_status(s, cluster_id, cluster_store.STOPPING)
+        with self._lock:
+            rt = self._runtimes.pop(cluster_id, None)
+
+        def down() -> None:
+            if rt is not None:
+                if not graceful:
+                    for runner in list(rt.active.values()):
+                        runner.cancel()
+                rt.runners.shutdown(wait=True, cancel_futures=False)
+                rt.backend.close()
+            if final:
+                with self.store.session() as s:
+                    cluster_store.set_status(s, cluster_id, final)
+
+        self._lifecycle.submit(down)
+
+    def restart_cluster(self, cluster_id: str, flavor_id: str) -> None:
+        with self.store.session() as s:
+            cluster_store.set_status(s, cluster_id, cluster_store.RESTARTING)
+        with self._lock:
+            rt = self._runtimes.pop(cluster_id, None)
+
+        def cycle() -> None:
+            if rt is not None:
+                for runner in list(rt.active.values()):
+                    runner.cancel()
+                rt.runners.shutdown(wait=True, cancel_futures=False)
+                rt.backend.close()
+            self.bring_up(cluster_id, flavor_id)
+
+        self._lifecycle.submit(cycle)
+
+    def forget_cluster(self, cluster_id: str) -> None:
+        with self._lock:
+            rt = self._runtimes.pop(cluster_id, None)
+        if rt is not None:
+            for runner in list(rt.active.values()):
+                runner.cancel()
+            self._lifecycle.submit(lambda: (rt.runners.shutdown(wait=True), rt.backend.close()))
+
+    # -- runs --------------------------------------------------------------------------------------
+
+    def _build_spec(self, s, job: Job, sub: Submission) -> TransferSpec:
+        from_link = link_store.get(s, job.project_id, job.cluster_id, job.from_link)
+        to_link = link_store.get(s, job.project_id, job.cluster_id, job.to_link)
+        driver = flat_inputs(job.driver_config)
+        try:
+            n = int(str(driver.get("throttlingConfig.numExtractors") or 1))
+        except ValueError:
+            raise InvalidInput("throttlingConfig.numExtractors must be an integer.", code="Cdm.0009") from None
+        return TransferSpec(
+            submission_id=sub.id, run_id=f"{sub.id}", job_name=job.name,
+            from_=EndSpec(job.from_connector, link_store.unsealed_inputs(from_link, self.box),
+                          flat_inputs(job.from_config)),
+            to=EndSpec(job.to_connector, link_store.unsealed_inputs(to_link, self.box), flat_inputs(job.to_config)),
+            ctx=self.ctx, num_extractors=max(1, min(n, 64)), driver=driver,
+        )
+
+    def start_run(self, s, cluster: Cluster, job: Job, user: str, variables: dict | None = None) -> Submission:
+        """Create a BOOTING submission for ``job`` in session ``s``; the run is queued once ``s`` commits."""
+        cluster_store.require_running(cluster)
+        if submission_store.active_for_job(s, job.id) is not None:
+            raise Conflict(f"Job {job.name} is running.", code="Cdm.0052")
+        sub = submission_store.create(s, job, user, variables or {})
+        spec = self._build_spec(s, job, sub)
+        runner = Runner(spec, self._runtime(cluster.id, cluster.flavor_id).backend,
+                        _StoreSink(self.store, sub.id), report_every=self.settings.progress_interval_seconds)
+        s.info.setdefault("after_commit", []).append(lambda: self._enqueue(cluster.id, cluster.flavor_id, runner))
+        return sub
+
+    def _enqueue(self, cluster_id: str, flavor_id: str, runner: Runner) -> None:
+        rt = self._runtime(cluster_id, flavor_id)
+        sid = runner.spec.submission_id
+        rt.active[sid] = runner
+
+        def go() -> None:
+            try:
+                runner.run()
+            except BaseException:
+                log.error("runner crashed submission=%s\n%s", sid, traceback.format_exc())
+            finally:
+                rt.active.pop(sid, None)
+
+        try:
+            rt.runners.submit(go)
+        except RuntimeError:  # the cluster was stopped between commit and enqueue
+            rt.active.pop(sid, None)
+            runner.sink.finished(False, Counters(), CdmError("The cluster stopped before the run started."))
+
+    def stop_run(self, submission_id: int) -> bool:
+        """Cancel a run; True if it was known to this server."""
+        with self._lock:
+            runtimes = list(self._runtimes.values())
+        for rt in runtimes:
+            runner = rt.active.get(submission_id)
+            if runner is not None:
+                runner.cancel()
+                return True
+        return False
+
+    def wait_idle(self, timeout: float = 60) -> None:
+        """Test helper: block until no run is active."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._lock:
+                if not any(rt.active for rt in self._runtimes.values()):
+                    return
+            time.sleep(0.05)

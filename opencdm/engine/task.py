@@ -1,0 +1,105 @@
+"""Worker side of a run: one partition, extractor thread -> bounded queue -> loader."""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Iterator
+
+import pyarrow as pa
+
+from opencdm import connectors
+from opencdm.clusters.base import RunControl
+from opencdm.engine.spec import QUEUE_BATCHES, PartitionResult, PartitionTask
+from opencdm.errors import Cancelled, CdmError, ExtractFailed, LoadFailed
+
+_DONE = object()
+REPORT_EVERY = 0.5  # seconds between progress reports
+
+
+class _Failure:
+    def __init__(self, exc: BaseException) -> None:
+        self.exc = exc
+
+
+def run_partition(task: PartitionTask, control: RunControl) -> PartitionResult:
+    """Move one partition into the loader's staging. Runs in a worker process (or thread)."""
+    spec = task.spec
+    part = task.partition
+    extractor = connectors.get(spec.from_.connector).extractor(spec.from_.link, spec.from_.job, spec.ctx)
+    loader = connectors.get(spec.to.connector).loader(spec.to.link, spec.to.job, spec.ctx, spec.run_id)
+    result = PartitionResult(index=part.index)
+    buffer: queue.Queue = queue.Queue(maxsize=QUEUE_BATCHES)
+    stop = threading.Event()
+    last_report = [0.0]
+    failure: list[CdmError | None] = [None]  # the real cause, even if a driver wraps what consume() raised
+
+    def report(force: bool = False) -> None:
+        now = time.monotonic()
+        if force or now - last_report[0] >= REPORT_EVERY:
+            last_report[0] = now
+            control.report(part.index, result.rows_read, result.bytes_read, result.rows_written, result.bytes_written)
+
+    def put(item: object) -> bool:
+        while not stop.is_set():
+            try:
+                buffer.put(item, timeout=0.2)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for batch in extractor.extract(part):
+                if stop.is_set() or control.cancelled():
+                    raise Cancelled("The run was stopped.")
+                result.rows_read += batch.num_rows
+                result.bytes_read += batch.nbytes
+                if not put(batch):
+                    return
+            put(_DONE)
+        except BaseException as exc:  # handed to the loader side, re-raised there
+            if not isinstance(exc, CdmError):
+                exc = ExtractFailed(f"Data extraction exception. Cause: {exc}.")
+            put(_Failure(exc))
+
+    def consume() -> Iterator[pa.RecordBatch]:
+        while True:
+            try:
+                item = buffer.get(timeout=0.5)
+            except queue.Empty:
+                if control.cancelled():
+                    failure[0] = Cancelled("The run was stopped.")
+                    raise failure[0] from None
+                continue
+            if item is _DONE:
+                return
+            if isinstance(item, _Failure):
+                failure[0] = item.exc
+                raise item.exc
+            if control.cancelled():
+                failure[0] = Cancelled("The run was stopped.")
+                raise failure[0]
+            yield item
+            result.rows_written += item.num_rows
+            result.bytes_written += item.nbytes
+            report()
+
+    producer = threading.Thread(target=produce, name=f"extract-{part.index}", daemon=True)
+    producer.start()
+    try:
+        result.load = loader.load(part, consume())
+    except Exception as exc:
+        if failure[0] is not None:
+            raise failure[0] from exc
+        if isinstance(exc, CdmError):
+            raise
+        raise LoadFailed(f"Data loading exception. Cause: {exc}.") from exc
+    finally:
+        stop.set()
+        producer.join(timeout=10)
+    report(force=True)
+    return result
+

@@ -1,0 +1,49 @@
+"""Request bodies for jobs, links, starts and the random-cluster call (spec §5)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field
+
+from opencdm.wire.common import ConfigValues, Wire
+
+JobType = Literal["NORMAL_JOB", "BATCH_JOB", "SCENARIO_JOB"]
+
+
+class JobIn(Wire):
+    """One job as clients send it. Table 4 mandatory fields are required here; ``name`` may be generated."""
+
+    job_type: JobType = "NORMAL_JOB"
+    from_connector_name: str = Field(alias="from-connector-name", min_length=1)
+    to_connector_name: str | None = Field(default=None, alias="to-connector-name")
+    from_link_name: str | None = Field(default=None, alias="from-link-name")
+    to_link_name: str = Field(alias="to-link-name", min_length=1)
+    from_config_values: ConfigValues = Field(alias="from-config-values")
+    to_config_values: ConfigValues = Field(alias="to-config-values")
+    driver_config_values: ConfigValues = Field(alias="driver-config-values")
+    name: str | None = Field(default=None, min_length=1, max_length=240)
+
+
+class JobsIn(Wire):
+    jobs: list[JobIn] = Field(min_length=1)
+
+
+class RandomClusterJobsIn(Wire):
+    jobs: list[JobIn] = Field(min_length=1)
+    clusters: list[str] = Field(min_length=1)
+
+
+class StartJobIn(Wire):
+    variables: dict[str, Any] | None = None
+
+
+class LinkIn(Wire):
+    name: str = Field(min_length=1, max_length=240)
+    connector_name: str = Field(alias="connector-name", min_length=1)
+    link_config_values: ConfigValues = Field(alias="link-config-values")
+    enabled: bool | None = None
+
+
+class LinksIn(Wire):
+    links: list[LinkIn] = Field(min_length=1)

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Installs everything the test suite needs (Python packages, PostgreSQL server binaries) and runs it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/install.sh test
+# Real servers the tests start themselves on loopback: PostgreSQL (initdb/pg_ctl).
+if ! command -v initdb >/dev/null 2>&1; then
+  pgbin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1 || true)
+  if [ -z "$pgbin" ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+    pgbin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
+  fi
+  export PATH="$pgbin:$PATH"
+fi
+exec .venv/bin/python -m pytest "$@"

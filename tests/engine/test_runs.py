@@ -1,0 +1,184 @@
+"""Runs through a real server: live counters, stop, a killed server, restart recovery, many jobs at once."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import psycopg
+import pytest
+
+from opencdm.client import CdmClient
+from tests.infra.data import checksums, make_mixed_table, snapshot
+from tests.infra.server import make_server
+
+PROJECT = "ffffffffffffffffffffffffffffffff"
+#: A WHERE clause that keeps every row but makes PostgreSQL sleep per row: a slow, steady source.
+SLOW = "(SELECT true FROM pg_sleep(0.002 + id * 0))"
+
+
+def link(name: str, inputs: dict) -> dict:
+    return {"links": [{"name": name, "connector-name": "generic-jdbc-connector", "link-config-values": {
+        "configs": [{"name": "linkConfig", "inputs": [{"name": k, "value": v} for k, v in inputs.items()]}]}}]}
+
+
+def job(name: str, src: str, dst: str, where: str | None = None, extractors: int = 2, clear: bool = True) -> dict:
+    from_inputs = [{"name": "fromJobConfig.schemaName", "value": "public"},
+                   {"name": "fromJobConfig.tableName", "value": src}]
+    if where:
+        from_inputs.append({"name": "fromJobConfig.whereClause", "value": where})
+    return {"name": name, "from-connector-name": "generic-jdbc-connector", "to-link-name": "dst",
+            "from-link-name": "src", "from-config-values": {"configs": [{"name": "fromJobConfig", "inputs": from_inputs}]},
+            "to-config-values": {"configs": [{"name": "toJobConfig", "inputs": [
+                {"name": "toJobConfig.schemaName", "value": "public"},
+                {"name": "toJobConfig.tableName", "value": dst},
+                {"name": "toJobConfig.tablePreparation", "value": "CREATE_WHEN_NOT_EXIST"},
+                {"name": "toJobConfig.shouldClearTable", "value": "true" if clear else "false"}]}]},
+            "driver-config-values": {"configs": [{"name": "throttlingConfig", "inputs": [
+                {"name": "throttlingConfig.numExtractors", "value": str(extractors)}]}]}}
+
+
+class Env:
+    def __init__(self, tmp, pg) -> None:
+        self.pg = pg
+        self.src_db, self.dst_db = pg.create_database(), pg.create_database()
+        self.src, self.dst = pg.dsn(self.src_db), pg.dsn(self.dst_db)
+        make_mixed_table(self.src, "big", 6000)
+        make_mixed_table(self.src, "small", 2000)
+        make_mixed_table(self.dst, "target", 500)  # pre-existing rows a failed run must not touch
+        self.server = make_server(tmp)
+        self.server.start()
+        ak, sk = self.server.credentials(PROJECT)
+        self.client = CdmClient(self.server.url, ak, sk, PROJECT)
+        self.cid = self.new_cluster()
+
+    def new_cluster(self, name: str = "runs") -> str:
+        cid = self.client.call("POST", "/clusters", {"cluster": {"name": name, "vpcId": "v"}})["id"]
+        self.wait_cluster(cid)
+        self.client.call("POST", f"/clusters/{cid}/cdm/link", link("src", self.pg.link_inputs(self.src_db)))
+        self.client.call("POST", f"/clusters/{cid}/cdm/link", link("dst", self.pg.link_inputs(self.dst_db)))
+        return cid
+
+    def wait_cluster(self, cid: str, status: str = "200") -> None:
+        deadline = time.monotonic() + 60
+        while self.client.call("GET", f"/clusters/{cid}")["status"] != status:
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+
+    def status(self, name: str, cid: str | None = None) -> dict:
+        return self.client.call("GET", f"/clusters/{cid or self.cid}/cdm/job/{name}/status")["submissions"][0]
+
+    def wait(self, name: str, cid: str | None = None, timeout: float = 120) -> dict:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            sub = self.status(name, cid)
+            if sub["status"] in ("SUCCEEDED", "FAILED"):
+                return sub
+            time.sleep(0.1)
+        raise AssertionError(f"{name} did not finish")
+
+    def stage_tables(self) -> list[str]:
+        with psycopg.connect(self.dst) as conn:
+            return [r[0] for r in conn.execute(
+                "SELECT tablename FROM pg_tables WHERE tablename LIKE 'opencdm%'").fetchall()]
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory, pg):
+    e = Env(tmp_path_factory.mktemp("runs"), pg)
+    yield e
+    e.server.stop()
+
+
+def test_counters_are_live_and_stop_leaves_target_untouched(env):
+    before = snapshot(env.dst, "target")
+    env.client.call("POST", f"/clusters/{env.cid}/cdm/job", {"jobs": [job("slow", "big", "target", SLOW)]})
+    env.client.call("PUT", f"/clusters/{env.cid}/cdm/job/slow/start")
+    seen = []
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        sub = env.status("slow")
+        rows = sub["counters"]["org.apache.sqoop.submission.counter.SqoopCounters"]["ROWS_READ"]
+        seen.append((sub["status"], rows, sub["progress"]))
+        if sub["status"] == "RUNNING" and rows > 0 and len({r for _, r, _ in seen if r > 0}) >= 2:
+            break
+        time.sleep(0.3)
+    assert any(s == "RUNNING" and r > 0 for s, r, _ in seen), seen  # counters move while the run goes
+    started = time.monotonic()
+    env.client.call("PUT", f"/clusters/{env.cid}/cdm/job/slow/stop")
+    sub = env.wait("slow", timeout=30)
+    assert time.monotonic() - started < 15
+    assert sub["status"] == "FAILED" and sub["progress"] == -1
+    assert snapshot(env.dst, "target") == before
+    assert env.stage_tables() == []
+
+
+def test_killed_server_leaves_target_untouched_and_restart_reconciles(env):
+    before = snapshot(env.dst, "target")
+    env.client.call("POST", f"/clusters/{env.cid}/cdm/job", {"jobs": [job("killed", "big", "target", SLOW)]})
+    env.client.call("PUT", f"/clusters/{env.cid}/cdm/job/killed/start")
+    deadline = time.monotonic() + 30
+    while env.status("killed")["counters"]["org.apache.sqoop.submission.counter.SqoopCounters"]["ROWS_READ"] == 0:
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    env.server.kill()
+    assert snapshot(env.dst, "target") == before
+    env.server.start()
+    sub = env.status("killed")
+    assert sub["status"] == "FAILED" and "server" in sub["error-summary"]
+    env.wait_cluster(env.cid)
+    deadline = time.monotonic() + 20
+    while env.stage_tables():  # staging of the killed run is dropped in the background after restart
+        assert time.monotonic() < deadline, env.stage_tables()
+        time.sleep(0.2)
+    assert snapshot(env.dst, "target") == before
+    # and the job runs fine afterwards
+    env.client.call("PUT", f"/clusters/{env.cid}/cdm/job/killed/start")
+    assert env.wait("killed")["status"] == "SUCCEEDED"
+    assert checksums(env.dst, "target") == checksums(env.src, "big")
+
+
+def test_twenty_jobs_at_once_all_finish_and_the_api_stays_responsive(env):
+    cid = env.new_cluster("busy")
+    names = [f"many{i}" for i in range(20)]
+    for n in names:
+        env.client.call("POST", f"/clusters/{cid}/cdm/job", {"jobs": [job(n, "small", f"t_{n}", extractors=2)]})
+    latencies = []
+    stop = threading.Event()
+
+    def probe() -> None:
+        while not stop.is_set():
+            t = time.monotonic()
+            assert env.client.request("GET", "/clusters").status_code == 200
+            latencies.append(time.monotonic() - t)
+            time.sleep(0.05)
+
+    prober = threading.Thread(target=probe)
+    prober.start()
+    try:
+        for n in names:
+            subs = env.client.call("PUT", f"/clusters/{cid}/cdm/job/{n}/start")["submissions"]
+            assert subs[0]["status"] in ("BOOTING", "RUNNING")
+        results = [env.wait(n, cid, timeout=240) for n in names]
+    finally:
+        stop.set()
+        prober.join()
+    assert [r["status"] for r in results] == ["SUCCEEDED"] * 20, [r.get("error-summary") for r in results]
+    src = checksums(env.src, "small")
+    for n in names:
+        assert checksums(env.dst, f"t_{n}") == src
+    assert latencies and max(latencies) < 5.0, max(latencies)  # not blocked: the loop never waited on engine work
+    assert "database is locked" not in env.server.log_text()
+
+
+def test_stopped_cluster_refuses_runs(env):
+    cid = env.new_cluster("stoppable")
+    env.client.call("POST", f"/clusters/{cid}/cdm/job", {"jobs": [job("refused", "small", "t_refused")]})
+    env.client.call("POST", f"/clusters/{cid}/action", {"stop": {"stopMode": "IMMEDIATELY"}})
+    env.wait_cluster(cid, "900")
+    resp = env.client.request("PUT", f"/clusters/{cid}/cdm/job/refused/start")
+    assert resp.status_code == 400 and resp.json()["error_code"] == "Cdm.0037"
+    env.client.call("POST", f"/clusters/{cid}/action", {"start": {}})
+    env.wait_cluster(cid)
+    env.client.call("PUT", f"/clusters/{cid}/cdm/job/refused/start")
+    assert env.wait("refused", cid)["status"] == "SUCCEEDED"
