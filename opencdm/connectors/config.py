@@ -57,7 +57,7 @@ def get_int(inputs: Inputs, name: str, default: int | None = None) -> int | None
     if value is None:
         return default
     if isinstance(value, bool):
-        raise _bad(name, value, "an integer")
+        raise invalid(name, value, "an integer")
     if isinstance(value, int):
         return value
     if isinstance(value, float) and value.is_integer():
@@ -65,7 +65,7 @@ def get_int(inputs: Inputs, name: str, default: int | None = None) -> int | None
     try:
         return int(str(value).strip())
     except ValueError:
-        raise _bad(name, value, "an integer") from None
+        raise invalid(name, value, "an integer") from None
 
 
 def get_bool(inputs: Inputs, name: str, default: bool = False) -> bool:
@@ -81,7 +81,7 @@ def get_bool(inputs: Inputs, name: str, default: bool = False) -> bool:
         return True
     if text in _FALSE:
         return False
-    raise _bad(name, value, "true or false")
+    raise invalid(name, value, "true or false")
 
 
 def get_enum(inputs: Inputs, name: str, allowed: Iterable[str], default: str | None = None) -> str | None:
@@ -93,7 +93,7 @@ def get_enum(inputs: Inputs, name: str, allowed: Iterable[str], default: str | N
     for choice in allowed:
         if choice.lower() == value.lower():
             return choice
-    raise _bad(name, value, "one of " + ", ".join(allowed))
+    raise invalid(name, value, "one of " + ", ".join(allowed))
 
 
 def get_list(inputs: Inputs, name: str, sep: str = "&") -> list[str]:
@@ -104,5 +104,5 @@ def get_list(inputs: Inputs, name: str, sep: str = "&") -> list[str]:
     return [item.strip() for item in value.split(sep) if item.strip()]
 
 
-def _bad(name: str, value: Any, expected: str) -> InvalidInput:
+def invalid(name: str, value: Any, expected: str) -> InvalidInput:
     return InvalidInput(f"Invalid value {str(value)[:100]!r} for {name}: expected {expected}.", code="Cdm.0014")

@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 import pyarrow as pa
 
 from opencdm.connectors.base import ConnectorContext, Inputs, KeyRange, Partition, WholeSource
-from opencdm.errors import CdmError, InvalidInput
+from opencdm.errors import CdmError, InvalidInput, LoadFailed
 
 #: Hidden stage column tagging each row with the index of the partition that wrote it.
 PART_COLUMN = "_opencdm_part"
@@ -60,26 +60,51 @@ def key_partitions(column: str, lo: Any, hi: Any, max_partitions: int, nullable:
     return parts
 
 
-def range_predicate(part: Partition, q: str, param: Callable[[int], str], first: int = 1) -> tuple[str, list]:
-    """SQL condition selecting ``part`` plus its parameters; ``param(i)`` renders the i-th placeholder."""
+def _no_inline(value: Any) -> str | None:
+    return None
+
+
+def range_predicate(
+    part: Partition, q: str, param: Callable[[int], str], inline: Callable[[Any], str | None] = _no_inline,
+) -> tuple[str, list]:
+    """SQL condition selecting ``part``, and its parameters.
+
+    ``param(i)`` renders the i-th placeholder. ``inline(value)`` may instead return a literal for
+    a value of a type that cannot carry SQL (a dialect uses it for plain ``int`` bounds, because
+    PostgreSQL's binary ``COPY (query) TO STDOUT`` cannot take parameters).
+    """
     if not isinstance(part, KeyRange):
         return "", []
     col = quote_ident(part.column, q)
     if part.nulls:
         return f"{col} IS NULL", []
+    params: list = []
+
+    def bind(value: Any) -> str:
+        literal = inline(value)
+        if literal is not None:
+            return literal
+        params.append(value)
+        return param(len(params))
+
     op = "<=" if part.last else "<"
-    return f"{col} >= {param(first)} AND {col} {op} {param(first + 1)}", [part.lo, part.hi]
+    return f"{col} >= {bind(part.lo)} AND {col} {op} {bind(part.hi)}", params
+
+
+def int_literal(value: Any) -> str | None:
+    """A literal for an exact ``int`` (never a bool, str or anything user-shaped); else None."""
+    return str(value) if type(value) is int else None
 
 
 def select_sql(
     table: str, exprs: Sequence[str], where: str | None, part: Partition, q: str,
-    param: Callable[[int], str],
+    param: Callable[[int], str], inline: Callable[[Any], str | None] = _no_inline,
 ) -> tuple[str, list]:
     """``SELECT exprs FROM table WHERE (where) AND <part's range>`` and its parameters."""
-    conds, params = [], []
+    conds: list[str] = []
     if where:
         conds.append(f"({where})")
-    pred, params = range_predicate(part, q, param)
+    pred, params = range_predicate(part, q, param, inline)
     if pred:
         conds.append(pred)
     sql = f"SELECT {', '.join(exprs)} FROM {table}"
@@ -148,6 +173,42 @@ def create_table_sql(table: str, columns: Iterable[tuple[str, str, bool]], q: st
     return f"CREATE TABLE {table} ({', '.join(cols)})"
 
 
+class Feed:
+    """A batch iterable handed to a driver that pulls from it (``adbc_ingest``).
+
+    Counts rows and remembers the first exception the source raised, so the caller can re-raise
+    it (a ``Cancelled`` from the engine, say) instead of the driver's generic wrapping of it.
+    """
+
+    def __init__(self, batches: Iterable[pa.RecordBatch], convert: Callable[[pa.RecordBatch], pa.RecordBatch]):
+        self.batches, self.convert = batches, convert
+        self.rows = 0
+        self.error: BaseException | None = None
+
+    def __iter__(self) -> Iterator[pa.RecordBatch]:
+        try:
+            for batch in self.batches:
+                if batch.num_rows:
+                    self.rows += batch.num_rows
+                    yield self.convert(batch)
+        except BaseException as exc:
+            self.error = exc
+            raise
+
+    def reader(self, schema: pa.Schema) -> pa.RecordBatchReader:
+        return pa.RecordBatchReader.from_batches(schema, iter(self))
+
+    def reraise(self) -> None:
+        if self.error is not None:
+            raise self.error
+
+
+def with_part(batch: pa.RecordBatch, index: int) -> pa.RecordBatch:
+    """``batch`` plus the ``PART_COLUMN`` holding ``index`` on every row."""
+    part = pa.nulls(batch.num_rows, pa.int32()).fill_null(index)
+    return pa.RecordBatch.from_arrays([*batch.columns, part], names=[*batch.schema.names, PART_COLUMN])
+
+
 @dataclass(frozen=True)
 class Column:
     """One column of a table as the database declares it, with the Arrow type we read it as."""
@@ -156,6 +217,8 @@ class Column:
     type: str
     nullable: bool
     arrow: pa.DataType
+    #: SELECT expression reading the column as ``arrow`` (e.g. a cast to text); None: the column itself.
+    expr: str | None = None
 
     def field(self, dialect: str) -> pa.Field:
         meta = {TYPE_KEY: self.type.encode(), DIALECT_KEY: dialect.encode()}
@@ -196,6 +259,10 @@ class Dialect(ABC):
     @abstractmethod
     def param(self, i: int) -> str: ...
 
+    def inline(self, value: Any) -> str | None:
+        """Literal for a bound value the dialect prefers inlined (see ``range_predicate``); else None."""
+        return None
+
     def table(self, schema: str | None, name: str) -> str:
         return f"{quote_ident(schema, self.q)}.{quote_ident(name, self.q)}" if schema else quote_ident(name, self.q)
 
@@ -213,7 +280,7 @@ class Dialect(ABC):
     def execute(self, conn: Any, sql: str) -> None: ...
 
     def select_expr(self, col: Column) -> str:
-        return quote_ident(col.name, self.q)
+        return col.expr or quote_ident(col.name, self.q)
 
     @abstractmethod
     def read(self, conn: Any, sql: str, params: Sequence[Any], schema: pa.Schema) -> Iterator[pa.RecordBatch]:
@@ -223,13 +290,18 @@ class Dialect(ABC):
     def create_stage(self, conn: Any, schema: str | None, stage: str, fields: pa.Schema) -> None:
         """(Re)create an empty stage table mirroring ``fields`` plus ``PART_COLUMN``."""
 
+    def drop_stage(self, schema: str | None, stage: str) -> None:
+        """Drop the stage if it exists; idempotent."""
+        with self.connect(LoadFailed, stage, write=True) as conn, self.transaction(conn):
+            self.execute(conn, f"DROP TABLE IF EXISTS {self.table(schema, stage)}")
+
     @abstractmethod
     def load_stage(self, schema: str | None, stage: str, index: int, batches: Iterable[pa.RecordBatch]) -> int:
         """In one transaction: delete partition ``index`` from the stage, append ``batches``; rows written."""
 
     @abstractmethod
-    def ddl_type(self, f: pa.Field) -> str:
-        """Column type to auto-create a target column for ``f``."""
+    def ddl_type(self, conn: Any, f: pa.Field) -> str:
+        """Column type to auto-create a target column for ``f`` in the database behind ``conn``."""
 
     def cast(self, expr: str, col: Column) -> str:
         return f"CAST({expr} AS {col.type})"
