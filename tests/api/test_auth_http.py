@@ -71,8 +71,11 @@ def test_tampered_requests_are_refused(srv, tamper):
         path = f"/v1.1/{PROJECT_A}/clusters/job"
     elif tamper == "query":
         query = "a=2"
-    else:
-        method = "PUT"
+    else:  # sign a GET of a cluster, send a DELETE of it
+        path = f"/v1.1/{PROJECT_A}/clusters/some-id"
+        body = b""
+        headers = _signed(client, "GET", path, "a=1", body)
+        method = "DELETE"
     resp = _send(client, method, path, query, body, headers)
     assert resp.status_code == 401, resp.text
     assert resp.json()["error_code"] == "APIGW.0301"
