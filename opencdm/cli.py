@@ -12,7 +12,7 @@ import typer
 from opencdm import __version__
 
 app = typer.Typer(help="opencdm: a self-hosted CDM v1.1 server that really moves data.", no_args_is_help=True,
-                  add_completion=False)
+                  add_completion=False, pretty_exceptions_enable=False)
 credentials_app = typer.Typer(help="AK/SK access keys for SDK-HMAC-SHA256 signing.", no_args_is_help=True)
 user_app = typer.Typer(help="Users who get IAM-style X-Auth-Token tokens.", no_args_is_help=True)
 db_app = typer.Typer(help="The metadata store.", no_args_is_help=True)
@@ -80,9 +80,15 @@ def user_create(name: Annotated[str, typer.Option("--name")], password: Annotate
     """Create a user who can get a token with POST /v3/auth/tokens (password method)."""
     from opencdm.store import credentials
 
+    from opencdm.errors import CdmError
+
     store, _ = _store_and_box(data_dir)
-    with store.session() as s:
-        credentials.create_user(s, name, password, project_id)
+    try:
+        with store.session() as s:
+            credentials.create_user(s, name, password, project_id)
+    except CdmError as exc:
+        typer.echo(f"error: {exc.message}", err=True)
+        raise typer.Exit(1) from None
     typer.echo(json.dumps({"name": name, "project_id": project_id}))
 
 

@@ -20,8 +20,8 @@ from opencdm.connectors.base import (
 )
 from opencdm.connectors.postgresql import PostgresDialect
 from opencdm.connectors.sql import (
-    DIALECT_KEY, PART_COLUMN, TYPE_KEY, Column, Dialect, create_table_sql, key_partitions,
-    match_columns, quote_ident, select_sql, stage_name,
+    DIALECT_KEY, PART_COLUMN, PK_KEY, TYPE_KEY, Column, Dialect, create_table_sql, key_partitions,
+    match_columns, primary_key_targets, quote_ident, select_sql, stage_name,
 )
 from opencdm.connectors.sqlite import SqliteDialect
 from opencdm.errors import CDM_CODES, ExtractFailed, InvalidInput, LinkRejected, LoadFailed
@@ -82,7 +82,11 @@ class JdbcExtractor(Extractor):
 
     def schema(self) -> pa.Schema:
         with self.dialect.connect(ExtractFailed, self.label) as conn:
-            return self._schema(self._columns(conn))
+            schema = self._schema(self._columns(conn))
+            pk = self.dialect.primary_key(conn, self.schema_name, self.table_name)
+        fields = [f.with_metadata({**(f.metadata or {}), PK_KEY: str(pk.index(f.name) + 1).encode()})
+                  if f.name in pk else f for f in schema]
+        return pa.schema(fields)
 
     def partitions(self, max_partitions: int) -> list[Partition]:
         with self.dialect.connect(ExtractFailed, self.label) as conn:
@@ -186,7 +190,7 @@ class JdbcLoader(Loader):
                         raise _missing_table(self.label)
                     d.execute(conn, create_table_sql(self.table, [
                         (t, d.ddl_type(conn, f), self.copy_not_null and not f.nullable) for t, f in zip(targets, fields)
-                    ], q))
+                    ], q, primary_key_targets(targets, fields)))
                 by_name = {c.name: c for c in d.columns(conn, self.schema_name, self.table_name)}
                 names = match_columns(targets, list(by_name), self.label)
                 if self.clear:

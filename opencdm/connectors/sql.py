@@ -23,6 +23,8 @@ from opencdm.errors import CdmError, InvalidInput, LoadFailed
 PART_COLUMN = "_opencdm_part"
 #: Field metadata: the source's declared column type, and the dialect that declared it.
 TYPE_KEY, DIALECT_KEY = b"opencdm.type", b"opencdm.dialect"
+#: Field metadata: the column's 1-based position in the source's primary key (kept on auto-create).
+PK_KEY = b"opencdm.pk"
 
 
 def quote_ident(name: str, q: str = '"') -> str:
@@ -167,10 +169,20 @@ def field_dialect(f: pa.Field) -> str | None:
     return meta[DIALECT_KEY].decode() if DIALECT_KEY in meta else None
 
 
-def create_table_sql(table: str, columns: Iterable[tuple[str, str, bool]], q: str) -> str:
-    """``CREATE TABLE table (...)`` from ``(name, sql type, not null)`` triples."""
+def create_table_sql(table: str, columns: Iterable[tuple[str, str, bool]], q: str,
+                     primary_key: Sequence[str] = ()) -> str:
+    """``CREATE TABLE table (...)`` from ``(name, sql type, not null)`` triples, with an optional primary key."""
     cols = [f"{quote_ident(n, q)} {t}{' NOT NULL' if nn else ''}".rstrip() for n, t, nn in columns]
+    if primary_key:
+        cols.append(f"PRIMARY KEY ({', '.join(quote_ident(n, q) for n in primary_key)})")
     return f"CREATE TABLE {table} ({', '.join(cols)})"
+
+
+def primary_key_targets(targets: Sequence[str], fields: pa.Schema) -> list[str]:
+    """Target names of the source's primary-key columns in key order; empty unless all of them are mapped."""
+    marked = [(int((f.metadata or {})[PK_KEY]), t) for t, f in zip(targets, fields) if PK_KEY in (f.metadata or {})]
+    total = {int((f.metadata or {}).get(PK_KEY, 0)) for f in fields} - {0}
+    return [t for _, t in sorted(marked)] if marked and len(marked) == len(total) else []
 
 
 class Feed:

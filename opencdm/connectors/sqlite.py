@@ -132,9 +132,10 @@ def storable(arr: pa.Array) -> pa.Array:
         return arr
     if pa.types.is_fixed_size_binary(t):
         return arr.cast(pa.binary())
-    if pa.types.is_timestamp(t) and t.tz:  # formatting in UTC directly is ~8x faster than via the tz
-        text = arr.cast(pa.timestamp(t.unit)).cast(pa.string())
-        return pc.binary_join_element_wise(text, "+00:00", "")
+    if pa.types.is_timestamp(t):  # SQLite's own text form: no fraction when it is zero
+        text = pc.replace_substring_regex(arr.cast(pa.timestamp(t.unit)).cast(pa.string()), r"\.0+$", "")
+        # formatting in UTC directly is ~8x faster than via the tz
+        return pc.binary_join_element_wise(text, "+00:00", "") if t.tz else text
     try:
         return arr.cast(pa.string())
     except pa.ArrowNotImplementedError:

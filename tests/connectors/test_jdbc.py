@@ -515,3 +515,22 @@ def test_awkward_identifiers(env, dst):
              to_job(table, "CREATE_WHEN_NOT_EXIST"))
     got = env.rows(dst, f'"{table}"', ('"Id"', '"Mixed Case"', '"q""uote"'), order='"Id"')
     assert got == [(1, "a", 1), (2, None, 2)]
+
+
+@pytest.mark.parametrize("src,dst", DIRECTIONS)
+def test_auto_create_keeps_the_primary_key(env, src, dst):
+    table = _table()
+    transfer(env, env.src(src), from_job(), env.link(dst), to_job(table, "CREATE_WHEN_NOT_EXIST"))
+    if dst == "pg":
+        with psycopg.connect(env.dsn) as conn:
+            pk = conn.execute("SELECT a.attname FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid"
+                              " AND a.attnum = ANY(i.indkey) WHERE i.indrelid = %s::regclass AND i.indisprimary",
+                              [table]).fetchall()
+        assert pk == [("id",)]
+    else:
+        conn = sqlite3.connect(env.root / "dst.db")
+        try:
+            cols = conn.execute(f'PRAGMA table_info("{table}")').fetchall()
+        finally:
+            conn.close()
+        assert [c[1] for c in cols if c[5]] == ["id"]
