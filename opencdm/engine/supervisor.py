@@ -138,12 +138,11 @@ class Supervisor:
         with self._lock:
             runtimes = list(self._runtimes.values())
             self._runtimes.clear()
-        for rt in runtimes:
+        for rt in runtimes:  # cancel everything first, so the runs end in parallel
             for runner in list(rt.active.values()):
                 runner.cancel()
         for rt in runtimes:
-            rt.runners.shutdown(wait=True, cancel_futures=True)
-            rt.backend.close()
+            self._wind_down(rt, cancel=True)
         self._lifecycle.shutdown(wait=False, cancel_futures=True)
 
     # -- clusters ----------------------------------------------------------------------------------
@@ -176,49 +175,49 @@ class Supervisor:
 
         self._lifecycle.submit(up)
 
-    def stop_cluster(self, cluster_id: str, *, graceful: bool = False, final: str = cluster_store.STOPPED) -> None:
-        """Refuse new runs at once (910), stop or drain the running ones, release workers, then ``final``."""
-        with self.store.session() as s:
-            cluster_store.set_status(s, cluster_id, cluster_store.STOPPING)
+    def _retire(self, cluster_id: str, status: str | None) -> ClusterRuntime | None:
+        """Take the cluster's runtime out of service (new runs are refused from here on)."""
+        if status:
+            with self.store.session() as s:
+                cluster_store.set_status(s, cluster_id, status)
         with self._lock:
-            rt = self._runtimes.pop(cluster_id, None)
+            return self._runtimes.pop(cluster_id, None)
+
+    @staticmethod
+    def _wind_down(rt: ClusterRuntime | None, *, cancel: bool) -> None:
+        """Cancel (or let finish) the runtime's runs, wait for them, and release its workers."""
+        if rt is None:
+            return
+        if cancel:
+            for runner in list(rt.active.values()):
+                runner.cancel()
+        rt.runners.shutdown(wait=True, cancel_futures=False)
+        rt.backend.close()
+
+    def stop_cluster(self, cluster_id: str, *, graceful: bool = False) -> None:
+        """Refuse new runs at once (910), stop or drain the running ones, release workers, then 900."""
+        rt = self._retire(cluster_id, cluster_store.STOPPING)
 
         def down() -> None:
-            if rt is not None:
-                if not graceful:
-                    for runner in list(rt.active.values()):
-                        runner.cancel()
-                rt.runners.shutdown(wait=True, cancel_futures=False)
-                rt.backend.close()
-            if final:
-                with self.store.session() as s:
-                    cluster_store.set_status(s, cluster_id, final)
+            self._wind_down(rt, cancel=not graceful)
+            with self.store.session() as s:
+                cluster_store.set_status(s, cluster_id, cluster_store.STOPPED)
 
         self._lifecycle.submit(down)
 
     def restart_cluster(self, cluster_id: str, flavor_id: str) -> None:
-        with self.store.session() as s:
-            cluster_store.set_status(s, cluster_id, cluster_store.RESTARTING)
-        with self._lock:
-            rt = self._runtimes.pop(cluster_id, None)
+        """500 while runs are cancelled and workers replaced, then 200."""
+        rt = self._retire(cluster_id, cluster_store.RESTARTING)
 
         def cycle() -> None:
-            if rt is not None:
-                for runner in list(rt.active.values()):
-                    runner.cancel()
-                rt.runners.shutdown(wait=True, cancel_futures=False)
-                rt.backend.close()
+            self._wind_down(rt, cancel=True)
             self.bring_up(cluster_id, flavor_id)
 
         self._lifecycle.submit(cycle)
 
     def forget_cluster(self, cluster_id: str) -> None:
-        with self._lock:
-            rt = self._runtimes.pop(cluster_id, None)
-        if rt is not None:
-            for runner in list(rt.active.values()):
-                runner.cancel()
-            self._lifecycle.submit(lambda: (rt.runners.shutdown(wait=True), rt.backend.close()))
+        rt = self._retire(cluster_id, None)
+        self._lifecycle.submit(self._wind_down, rt, cancel=True)
 
     # -- runs --------------------------------------------------------------------------------------
 
