@@ -15,6 +15,7 @@ from opencdm import connectors
 from opencdm.api import views
 from opencdm.api.deps import CallerDep, StoreDep, SupervisorDep, name_param
 from opencdm.engine import status as st
+from opencdm.engine.throttle import job_limits
 from opencdm.errors import Conflict, InvalidInput
 from opencdm.store import clusters as cluster_store
 from opencdm.store import jobs as job_store
@@ -50,6 +51,11 @@ def check_shape(job: JobIn) -> None:
                                code="Cdm.0061")
     if not job.from_link_name:
         raise InvalidInput("from-link-name cannot be left blank.", code="Cdm.0238")
+    driver = job.driver_config_values.flat()
+    extractors = str(driver.get("throttlingConfig.numExtractors") or "1")
+    if not extractors.isdigit() or not 1 <= int(extractors) <= 64:
+        raise InvalidInput("throttlingConfig.numExtractors must be an integer from 1 to 64.", code="Cdm.0009")
+    job_limits(driver)
 
 
 def resolve(s: Session, cluster: Cluster, job: JobIn, ctx) -> dict[str, Any]:

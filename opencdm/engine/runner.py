@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import concurrent.futures
+import dataclasses
 import logging
 import time
 from collections import deque
@@ -139,6 +140,10 @@ class Runner:
         return [done[i] for i in sorted(done)]
 
     def _submit(self, task: PartitionTask) -> concurrent.futures.Future:
+        spec = self.spec
+        if spec.rows_per_s or spec.bytes_per_s:  # each of the partitions running at once gets an equal share
+            share = max(1, spec.num_extractors)
+            task = dataclasses.replace(task, rows_per_s=spec.rows_per_s / share, bytes_per_s=spec.bytes_per_s / share)
         try:
             return self.backend.executor().submit(run_partition, task, self.control)
         except BrokenProcessPool:

@@ -33,6 +33,9 @@ class TransferSpec:
     ctx: ConnectorContext
     num_extractors: int = 1
     driver: dict[str, Any] = field(default_factory=dict)
+    #: Job-wide rate limits from throttlingConfig.recordRate / byteRate (0 = unlimited).
+    rows_per_s: float = 0.0
+    bytes_per_s: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -40,6 +43,9 @@ class PartitionTask:
     spec: TransferSpec
     partition: Partition
     attempt: int = 0
+    #: This partition's share of the job's rate limits (0 = unlimited).
+    rows_per_s: float = 0.0
+    bytes_per_s: float = 0.0
 
 
 @dataclass

@@ -17,6 +17,7 @@ from opencdm.connectors.base import ConnectorContext
 from opencdm.engine import status as st
 from opencdm.engine.runner import ProgressSink, Runner
 from opencdm.engine.spec import Counters, EndSpec, TransferSpec
+from opencdm.engine.throttle import job_limits
 from opencdm.errors import CdmError, Conflict, InvalidInput
 from opencdm.settings import Settings
 from opencdm.store import clusters as cluster_store
@@ -229,12 +230,14 @@ class Supervisor:
             n = int(str(driver.get("throttlingConfig.numExtractors") or 1))
         except ValueError:
             raise InvalidInput("throttlingConfig.numExtractors must be an integer.", code="Cdm.0009") from None
+        rows_per_s, bytes_per_s = job_limits(driver)
         return TransferSpec(
             submission_id=sub.id, run_id=f"{sub.id}", job_name=job.name,
             from_=EndSpec(job.from_connector, link_store.unsealed_inputs(from_link, self.box),
                           flat_inputs(job.from_config)),
             to=EndSpec(job.to_connector, link_store.unsealed_inputs(to_link, self.box), flat_inputs(job.to_config)),
             ctx=self.ctx, num_extractors=max(1, min(n, 64)), driver=driver,
+            rows_per_s=rows_per_s, bytes_per_s=bytes_per_s,
         )
 
     def start_run(self, s, cluster: Cluster, job: Job, user: str, variables: dict | None = None) -> Submission:

@@ -12,6 +12,7 @@ import pyarrow as pa
 from opencdm import connectors
 from opencdm.clusters.base import RunControl
 from opencdm.engine.spec import QUEUE_BATCHES, PartitionResult, PartitionTask
+from opencdm.engine.throttle import Throttle
 from opencdm.errors import Cancelled, CdmError, ExtractFailed, LoadFailed
 
 _DONE = object()
@@ -34,6 +35,7 @@ def run_partition(task: PartitionTask, control: RunControl) -> PartitionResult:
     stop = threading.Event()
     last_report = [0.0]
     failure: list[CdmError | None] = [None]  # the real cause, even if a driver wraps what consume() raised
+    throttle = Throttle(task.rows_per_s, task.bytes_per_s)
 
     def report(force: bool = False) -> None:
         now = time.monotonic()
@@ -57,6 +59,7 @@ def run_partition(task: PartitionTask, control: RunControl) -> PartitionResult:
                     raise Cancelled("The run was stopped.")
                 result.rows_read += batch.num_rows
                 result.bytes_read += batch.nbytes
+                throttle.wait(batch.num_rows, batch.nbytes, lambda: stop.is_set() or control.cancelled())
                 if not put(batch):
                     return
             put(_DONE)

@@ -27,7 +27,7 @@ def link(name: str, inputs: dict) -> dict:
         "configs": [{"name": "linkConfig", "inputs": [{"name": k, "value": v} for k, v in inputs.items()]}]}}]}
 
 
-def job(name: str, src: str, dst: str, extractors: int = 2, clear: bool = True) -> dict:
+def job(name: str, src: str, dst: str, extractors: int = 2, clear: bool = True, **throttling: str) -> dict:
     from_inputs = [{"name": "fromJobConfig.schemaName", "value": "public"},
                    {"name": "fromJobConfig.tableName", "value": src},
                    {"name": "fromJobConfig.partitionColumn", "value": "id"}]
@@ -39,7 +39,8 @@ def job(name: str, src: str, dst: str, extractors: int = 2, clear: bool = True) 
                 {"name": "toJobConfig.tablePreparation", "value": "CREATE_WHEN_NOT_EXIST"},
                 {"name": "toJobConfig.shouldClearTable", "value": "true" if clear else "false"}]}]},
             "driver-config-values": {"configs": [{"name": "throttlingConfig", "inputs": [
-                {"name": "throttlingConfig.numExtractors", "value": str(extractors)}]}]}}
+                {"name": "throttlingConfig.numExtractors", "value": str(extractors)},
+                *({"name": f"throttlingConfig.{k}", "value": v} for k, v in throttling.items())]}]}}
 
 
 class Env:
@@ -190,3 +191,20 @@ def test_stopped_cluster_refuses_runs(env):
     env.wait_cluster(cid)
     env.client.call("PUT", f"/clusters/{cid}/cdm/job/refused/start")
     assert env.wait("refused", cid)["status"] == "SUCCEEDED"
+
+
+def test_record_rate_limits_the_whole_job(env):
+    env.client.call("POST", f"/clusters/{env.cid}/cdm/job",
+                    {"jobs": [job("limited", "small", "t_limited", recordRate="1000")]})
+    started = time.monotonic()
+    env.client.call("PUT", f"/clusters/{env.cid}/cdm/job/limited/start")
+    sub = env.wait("limited")
+    seconds = time.monotonic() - started
+    assert sub["status"] == "SUCCEEDED", sub.get("error-summary")
+    assert seconds >= 1.6, seconds  # 2000 rows at 1000 rows/s take 2 s; unlimited, this job takes well under 1 s
+    assert checksums(env.dst, "t_limited") == checksums(env.src, "small")
+    bad = env.client.request("POST", f"/clusters/{env.cid}/cdm/job",
+                             {"jobs": [job("badrate", "small", "t_bad", recordRate="fast")]})
+    assert bad.status_code == 400 and bad.json()["error_code"] == "Cdm.0004"
+    bad = env.client.request("POST", f"/clusters/{env.cid}/cdm/job", {"jobs": [job("badn", "small", "t_bad", 0)]})
+    assert bad.status_code == 400 and bad.json()["error_code"] == "Cdm.0009"
