@@ -15,6 +15,7 @@ from opencdm import connectors
 from opencdm.api import views
 from opencdm.api.deps import CallerDep, StoreDep, SupervisorDep, name_param
 from opencdm.engine import status as st
+from opencdm.engine.dirty import dirty_spec
 from opencdm.engine.throttle import job_limits
 from opencdm.errors import Conflict, InvalidInput
 from opencdm.store import clusters as cluster_store
@@ -76,6 +77,12 @@ def resolve(s: Session, cluster: Cluster, job: JobIn, ctx) -> dict[str, Any]:
             raise InvalidInput(f"Connector {link.connector_name} does not support the specified direction "
                                f"({side}).", code="Cdm.0061")
         connector.check_job(link_store.unsealed_inputs(link, None), values.flat(), side, ctx)
+    driver = job.driver_config_values.flat()
+    dirty_link = None
+    if str(driver.get("throttlingConfig.writeToLink") or "").strip():
+        row = link_store.get(s, cluster.project_id, cluster.id, str(driver["throttlingConfig.writeToLink"]).strip())
+        dirty_link = (row.connector_name, {})
+    dirty_spec(driver, ctx.allowed_dirs, ctx.data_dir, dirty_link, body["name"])
     return body
 
 

@@ -149,7 +149,7 @@ def submission(s: Submission) -> dict[str, Any]:
     out["counters"] = {SQOOP_GROUP: {
         "BYTES_WRITTEN": s.bytes_written, "TOTAL_FILES": -1, "BYTES_READ": s.bytes_read, "FILES_WRITTEN": -1,
         "TOTAL_SIZE": -1, "FILES_READ": -1, "ROWS_WRITTEN": s.rows_written, "ROWS_READ": s.rows_read,
-        "FILES_SKIPPED": -1, "ROWS_WRITTEN_SKIPPED": 0,
+        "FILES_SKIPPED": -1, "ROWS_WRITTEN_SKIPPED": s.rows_dirty,
     }}
     if s.status == "FAILED":
         out["error-summary"] = s.error_summary or ""

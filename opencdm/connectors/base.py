@@ -18,7 +18,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 import pyarrow as pa
 
@@ -65,6 +65,13 @@ class LoadResult:
     index: int
     rows: int
     detail: Mapping[str, Any] = field(default_factory=dict)
+
+
+class DirtyRows(Protocol):
+    """Where a loader puts rows it could not write (``throttlingConfig.recordDirtyData``)."""
+
+    def record(self, rows: pa.RecordBatch | pa.Table, reasons: list[str]) -> None:
+        """Keep ``rows`` with one reason each; raises (Cdm.0936) when the partition has too many."""
 
 
 class Extractor(ABC):
@@ -115,8 +122,13 @@ class Loader(ABC):
         """Server side. Check the target and create staging; must not change the target."""
 
     @abstractmethod
-    def load(self, part: Partition, batches: Iterable[pa.RecordBatch]) -> LoadResult:
-        """Worker side. Write every batch of one partition to staging."""
+    def load(self, part: Partition, batches: Iterable[pa.RecordBatch], dirty: DirtyRows | None = None) -> LoadResult:
+        """Worker side. Write every batch of one partition to staging.
+
+        Without ``dirty`` the first row the store rejects fails the load. With it, a rejected batch
+        is bisected down to the rejected rows, which go to ``dirty.record`` with the store's reason,
+        and every other row is written.
+        """
 
     @abstractmethod
     def commit(self, results: Sequence[LoadResult]) -> None:

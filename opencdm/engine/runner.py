@@ -11,6 +11,7 @@ from concurrent.futures.process import BrokenProcessPool
 
 from opencdm import connectors
 from opencdm.clusters.base import ClusterBackend, RunControl
+from opencdm.engine.dirty import prepare_table as prepare_dirty_table
 from opencdm.engine.spec import Counters, PartitionResult, PartitionTask, TransferSpec
 from opencdm.engine.task import run_partition
 from opencdm.errors import Cancelled, CdmError, TransferError, WorkerLost
@@ -62,6 +63,7 @@ class Runner:
                                          if spec.num_extractors > 1 else 1)
             estimate = extractor.estimate_rows()
             loader.prepare(schema)
+            prepare_dirty_table(spec.dirty, spec.ctx, spec.submission_id)
             results = self._execute(parts, estimate)
             if self.control.cancelled():
                 raise Cancelled("The run was stopped.")
@@ -82,9 +84,9 @@ class Runner:
                 raise
             return
         seconds = time.monotonic() - started
-        log.info("run end submission=%s job=%s status=SUCCEEDED rows_read=%s rows_written=%s bytes=%s "
-                 "seconds=%.2f rows_per_s=%.0f", spec.submission_id, spec.job_name, self.counters.rows_read,
-                 self.counters.rows_written, self.counters.bytes_written, seconds,
+        log.info("run end submission=%s job=%s status=SUCCEEDED rows_read=%s rows_written=%s rows_dirty=%s "
+                 "bytes=%s seconds=%.2f rows_per_s=%.0f", spec.submission_id, spec.job_name, self.counters.rows_read,
+                 self.counters.rows_written, self.counters.rows_dirty, self.counters.bytes_written, seconds,
                  self.counters.rows_written / seconds if seconds else 0)
         self.sink.finished(True, self.counters, None)
 
@@ -157,6 +159,7 @@ class Runner:
             c.bytes_read += r.bytes_read
             c.rows_written += r.rows_written
             c.bytes_written += r.bytes_written
+            c.rows_dirty += r.rows_dirty
         for rows_read, bytes_read, rows_written, bytes_written in live.values():
             c.rows_read += rows_read
             c.bytes_read += bytes_read

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from opencdm.connectors.base import ConnectorContext, LoadResult, Partition
+from opencdm.engine.dirty import DirtySpec
 
 #: Batches buffered between a partition's extractor and loader (memory ~ this x batch size).
 QUEUE_BATCHES = 4
@@ -36,6 +37,7 @@ class TransferSpec:
     #: Job-wide rate limits from throttlingConfig.recordRate / byteRate (0 = unlimited).
     rows_per_s: float = 0.0
     bytes_per_s: float = 0.0
+    dirty: DirtySpec = field(default_factory=DirtySpec)
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,7 @@ class PartitionResult:
     rows_written: int = 0
     bytes_read: int = 0
     bytes_written: int = 0
+    rows_dirty: int = 0
     load: LoadResult | None = None
 
 
@@ -66,10 +69,11 @@ class Counters:
     rows_written: int = 0
     bytes_read: int = 0
     bytes_written: int = 0
+    rows_dirty: int = 0
 
     def as_sqoop(self) -> dict[str, int]:
         return {
             "BYTES_WRITTEN": self.bytes_written, "TOTAL_FILES": -1, "BYTES_READ": self.bytes_read,
             "FILES_WRITTEN": -1, "TOTAL_SIZE": -1, "FILES_READ": -1, "ROWS_WRITTEN": self.rows_written,
-            "ROWS_READ": self.rows_read, "FILES_SKIPPED": -1, "ROWS_WRITTEN_SKIPPED": 0,
+            "ROWS_READ": self.rows_read, "FILES_SKIPPED": -1, "ROWS_WRITTEN_SKIPPED": self.rows_dirty,
         }

@@ -15,6 +15,7 @@ from opencdm.clusters.base import ClusterBackend
 from opencdm.clusters.local import LocalBackend
 from opencdm.connectors.base import ConnectorContext
 from opencdm.engine import status as st
+from opencdm.engine.dirty import dirty_spec
 from opencdm.engine.runner import ProgressSink, Runner
 from opencdm.engine.spec import Counters, EndSpec, TransferSpec
 from opencdm.engine.throttle import job_limits
@@ -56,7 +57,7 @@ class _StoreSink(ProgressSink):
 
     def finished(self, ok: bool, c: Counters, error: CdmError | None) -> None:
         fields = dict(rows_read=c.rows_read, rows_written=c.rows_written, bytes_read=c.bytes_read,
-                      bytes_written=c.bytes_written)
+                      bytes_written=c.bytes_written, rows_dirty=c.rows_dirty)
         if ok:
             fields.update(status=st.SUCCEEDED, progress=100.0)
         else:
@@ -231,6 +232,11 @@ class Supervisor:
         except ValueError:
             raise InvalidInput("throttlingConfig.numExtractors must be an integer.", code="Cdm.0009") from None
         rows_per_s, bytes_per_s = job_limits(driver)
+        dirty_link = str(driver.get("throttlingConfig.writeToLink") or "").strip()
+        dirty_target = None
+        if dirty_link and str(driver.get("throttlingConfig.recordDirtyData")).lower() == "true":
+            row = link_store.get(s, job.project_id, job.cluster_id, dirty_link)
+            dirty_target = (row.connector_name, link_store.unsealed_inputs(row, self.box))
         return TransferSpec(
             submission_id=sub.id, run_id=f"{sub.id}", job_name=job.name,
             from_=EndSpec(job.from_connector, link_store.unsealed_inputs(from_link, self.box),
@@ -238,6 +244,7 @@ class Supervisor:
             to=EndSpec(job.to_connector, link_store.unsealed_inputs(to_link, self.box), flat_inputs(job.to_config)),
             ctx=self.ctx, num_extractors=max(1, min(n, 64)), driver=driver,
             rows_per_s=rows_per_s, bytes_per_s=bytes_per_s,
+            dirty=dirty_spec(driver, self.ctx.allowed_dirs, self.ctx.data_dir, dirty_target, job.name),
         )
 
     def start_run(self, s, cluster: Cluster, job: Job, user: str, variables: dict | None = None) -> Submission:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import queue
 import threading
 import time
@@ -11,6 +12,7 @@ import pyarrow as pa
 
 from opencdm import connectors
 from opencdm.clusters.base import RunControl
+from opencdm.engine.dirty import DirtySink
 from opencdm.engine.spec import QUEUE_BATCHES, PartitionResult, PartitionTask
 from opencdm.engine.throttle import Throttle
 from opencdm.errors import Cancelled, CdmError, ExtractFailed, LoadFailed
@@ -90,10 +92,14 @@ def run_partition(task: PartitionTask, control: RunControl) -> PartitionResult:
             result.bytes_written += item.nbytes
             report()
 
+    sink = DirtySink(spec.dirty, spec.submission_id, spec.job_name, part.index, spec.ctx) if spec.dirty.enabled else None
     producer = threading.Thread(target=produce, name=f"extract-{part.index}", daemon=True)
     producer.start()
     try:
-        result.load = loader.load(part, consume())
+        if sink is not None and "dirty" in inspect.signature(loader.load).parameters:
+            result.load = loader.load(part, consume(), dirty=sink)
+        else:
+            result.load = loader.load(part, consume())
     except Exception as exc:
         if failure[0] is not None:
             raise failure[0] from exc
@@ -103,6 +109,11 @@ def run_partition(task: PartitionTask, control: RunControl) -> PartitionResult:
     finally:
         stop.set()
         producer.join(timeout=10)
+        if sink is not None:
+            sink.flush()
+    if sink is not None:
+        result.rows_dirty = sink.count
+        result.rows_written -= sink.count
     report(force=True)
     return result
 

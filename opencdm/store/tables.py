@@ -116,6 +116,7 @@ class Submission(Base):
     rows_written: Mapped[int] = mapped_column(BigInteger, default=0)
     bytes_read: Mapped[int] = mapped_column(BigInteger, default=0)
     bytes_written: Mapped[int] = mapped_column(BigInteger, default=0)
+    rows_dirty: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     is_execute_auto: Mapped[bool] = mapped_column(Boolean, default=False)
     is_delete_job: Mapped[bool] = mapped_column(Boolean, default=False)
     variables: Mapped[dict[str, Any]] = mapped_column(default=dict)
