@@ -60,6 +60,7 @@ CDM_CODES: dict[str, str] = {
     "Cdm.0901": "Failed to connect to the database server. Cause: %s.",
     "Cdm.0902": "Failed to execute the SQL statement. Cause: %s.",
     "Cdm.0921": "Unsupported type %s.",
+    "Cdm.0931": "The value of the schema field [%s] does not match that of the field [%s] in the result set.",
     "Cdm.0950": "Failed to connect the authentication information to the database.",
     "APIGW.0301": "Incorrect IAM authentication information.",
     "APIGW.0303": "Incorrect IAM authentication information: signature expired.",

@@ -11,6 +11,13 @@ A run of one job goes through these calls, on two kinds of machine:
 
 Connectors never count rows or bytes: the engine counts batches as they pass, so counters mean
 the same for every connector.
+
+Batches of Arrow are the one data path every connector speaks. A pair of connectors that share
+a faster wire format (PostgreSQL's binary COPY, say) may also offer a **native stream**: the
+engine asks ``Extractor.native_format`` and ``Loader.accepts_native`` on the server after
+``prepare``, and when both agree it calls ``native_stream``/``load_native`` on the workers
+instead of ``extract``/``load``. The bytes pass through undecoded; the engine still counts the
+rows and bytes of every ``Chunk``.
 """
 
 from __future__ import annotations
@@ -49,13 +56,24 @@ class WholeSource(Partition):
 
 @dataclass(frozen=True)
 class KeyRange(Partition):
-    """Rows with ``lo <= column < hi`` (``<= hi`` when ``last``); ``nulls`` selects ``column IS NULL``."""
+    """Rows with ``lo <= column < hi`` (``<= hi`` when ``last``); ``nulls`` selects ``column IS NULL``.
+
+    A ``None`` bound leaves that end open; a range never selects NULL keys.
+    """
 
     column: str = ""
     lo: Any = None
     hi: Any = None
     last: bool = False
     nulls: bool = False
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A piece of a native stream: raw bytes in the negotiated format, and how many rows they finish."""
+
+    data: bytes | bytearray | memoryview
+    rows: int
 
 
 @dataclass(frozen=True)
@@ -102,6 +120,18 @@ class Extractor(ABC):
     def extract(self, part: Partition) -> Iterator[pa.RecordBatch]:
         """Worker side. Stream the partition as batches of ``schema()``; memory bounded by batch size."""
 
+    def native_format(self) -> str | None:
+        """Server side, no I/O. A raw format ``native_stream`` can produce for this job, or None (the default)."""
+        return None
+
+    def native_stream(self, part: Partition) -> Iterator[Chunk]:
+        """Worker side. The partition in ``native_format()``, columns as in ``schema()``; memory bounded.
+
+        Only called when the loader accepted the format. Must cover exactly the rows ``extract``
+        would, and end the stream with any trailer the format needs.
+        """
+        raise NotImplementedError(f"{type(self).__name__} has no native stream")
+
 
 class Loader(ABC):
     """TO side of one run. Writes only to staging until ``commit``.
@@ -129,6 +159,14 @@ class Loader(ABC):
         is bisected down to the rejected rows, which go to ``dirty.record`` with the store's reason,
         and every other row is written.
         """
+
+    def accepts_native(self, fmt: str) -> bool:
+        """Server side, after ``prepare``. True when ``load_native`` can write chunks of ``fmt`` for this run."""
+        return False
+
+    def load_native(self, part: Partition, chunks: Iterable[Chunk]) -> LoadResult:
+        """Worker side. Like ``load`` (same staging, same idempotence), fed one native stream."""
+        raise NotImplementedError(f"{type(self).__name__} cannot load a native stream")
 
     @abstractmethod
     def commit(self, results: Sequence[LoadResult]) -> None:

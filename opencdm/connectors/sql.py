@@ -6,18 +6,21 @@ Everything here is pure (no I/O) so it can be unit-tested without a database. Th
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
+import math
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any, ClassVar
 
 import pyarrow as pa
 
 from opencdm.connectors.base import ConnectorContext, Inputs, KeyRange, Partition, WholeSource
-from opencdm.errors import CdmError, InvalidInput, LoadFailed
+from opencdm.errors import CDM_CODES, CdmError, ExtractFailed, InvalidInput, LoadFailed
 
 #: Hidden stage column tagging each row with the index of the partition that wrote it.
 PART_COLUMN = "_opencdm_part"
@@ -69,7 +72,7 @@ def _no_inline(value: Any) -> str | None:
 def range_predicate(
     part: Partition, q: str, param: Callable[[int], str], inline: Callable[[Any], str | None] = _no_inline,
 ) -> tuple[str, list]:
-    """SQL condition selecting ``part``, and its parameters.
+    """SQL condition selecting ``part``, and its parameters (a ``None`` bound leaves that end open).
 
     ``param(i)`` renders the i-th placeholder. ``inline(value)`` may instead return a literal for
     a value of a type that cannot carry SQL (a dialect uses it for plain ``int`` bounds, because
@@ -89,8 +92,12 @@ def range_predicate(
         params.append(value)
         return param(len(params))
 
-    op = "<=" if part.last else "<"
-    return f"{col} >= {bind(part.lo)} AND {col} {op} {bind(part.hi)}", params
+    conds = []
+    if part.lo is not None:
+        conds.append(f"{col} >= {bind(part.lo)}")
+    if part.hi is not None:
+        conds.append(f"{col} {'<=' if part.last else '<'} {bind(part.hi)}")
+    return " AND ".join(conds) or f"{col} IS NOT NULL", params
 
 
 def int_literal(value: Any) -> str | None:
@@ -111,6 +118,88 @@ def select_sql(
         conds.append(pred)
     sql = f"SELECT {', '.join(exprs)} FROM {table}"
     return (sql + " WHERE " + " AND ".join(conds) if conds else sql), params
+
+
+_QUOTED = re.compile(r"'(?:[^']|'')*'?|\"(?:[^\"]|\"\")*\"?|`[^`]*`?|--[^\n]*|/\*.*?(?:\*/|$)|(\$\w*\$).*?(?:\1|$)",
+                     re.S)
+
+
+def _code_only(sql: str) -> str:
+    """``sql`` with string literals, quoted identifiers and comments blanked out (same length)."""
+    return _QUOTED.sub(lambda m: " " * len(m.group(0)), sql)
+
+
+def select_statement(sql: str | None, name: str) -> str:
+    """``sql`` if it is one ``SELECT`` (or ``WITH ... SELECT``) statement, trailing ``;`` removed.
+
+    Anything else (DML, DDL, several statements) raises InvalidInput naming the input ``name``.
+    The extractor also only ever runs it as a derived table (``derived_table``), on a read-only
+    connection where the dialect offers one, which no data-modifying statement survives.
+    """
+    text = (sql or "").strip()
+    code = _code_only(text)
+    while code.rstrip().endswith(";"):
+        code = code.rstrip()[:-1]
+    text = text[:len(code)].rstrip()
+    m = re.match(r"[\s(]*([A-Za-z]+)", code)
+    word = m.group(1).upper() if m else ""
+    if word not in ("SELECT", "WITH"):
+        raise InvalidInput(f"{name} must be a SELECT statement, not [{word or text[:30]}].", code="Cdm.0014")
+    if ";" in code:
+        raise InvalidInput(f"{name} must be a single SELECT statement (it contains ';').", code="Cdm.0014")
+    return text
+
+
+def derived_table(sql: str, alias: str = "q") -> str:
+    """A validated query as a FROM item; the newline ends any trailing ``--`` comment."""
+    return f"({sql}\n) AS {alias}"
+
+
+def wildcard(pattern: str | None) -> bool:
+    return "*" in (pattern or "")
+
+
+def match_tables(tables: Iterable[tuple[str | None, str]], schema: str | None, table: str,
+                 exclude_prefix: str = "opencdm_stage_") -> list[tuple[str | None, str]]:
+    """The ``(schema, name)`` pairs matching ``schema``/``table`` patterns (``*``: any run of characters), sorted.
+
+    Case-sensitive first; when nothing matches, case-insensitive (``ORDERS*`` finds ``orders_1``).
+    Tables without a schema (SQLite) match any schema pattern; opencdm's own stage tables never match.
+    """
+    def regex(pattern: str, flags: int) -> re.Pattern:
+        return re.compile(".*".join(re.escape(p) for p in pattern.split("*")), flags)
+
+    pool = sorted({(s, t) for s, t in tables if not t.startswith(exclude_prefix)}, key=lambda st: (st[0] or "", st[1]))
+    for flags in (0, re.I):
+        rs, rt = regex(schema or "*", flags), regex(table, flags)
+        hits = [(s, t) for s, t in pool if rt.fullmatch(t) and (s is None or rs.fullmatch(s))]
+        if hits:
+            return hits
+    return []
+
+
+def sql_literal(value: Any) -> str | None:
+    """An SQL literal for a bound of a key range, or None when the value should be a parameter.
+
+    Exact ints and finite floats become numbers; decimals, non-finite floats, dates, times and
+    timestamps become quoted text that the database coerces to the compared column's type.
+    Strings and bytes return None: quoting them safely is the dialect's business.
+    """
+    if type(value) is int:
+        return str(value)
+    if type(value) is float:
+        if math.isfinite(value):
+            return repr(value)
+        text = "NaN" if math.isnan(value) else "Infinity" if value > 0 else "-Infinity"
+    elif isinstance(value, dt.datetime):
+        text = value.isoformat(sep=" ")
+    elif isinstance(value, (dt.date, dt.time)):
+        text = value.isoformat()
+    elif isinstance(value, Decimal):
+        text = str(value)
+    else:
+        return None
+    return f"'{text}'"
 
 
 def stage_name(run_id: str) -> str:
@@ -178,6 +267,15 @@ def create_table_sql(table: str, columns: Iterable[tuple[str, str, bool]], q: st
     return f"CREATE TABLE {table} ({', '.join(cols)})"
 
 
+_CHAR_TYPE = re.compile(
+    r"^\s*((?:national\s+)?(?:var)?char(?:acter)?(?:\s+varying)?|n?varchar2?)\s*\(\s*(\d+)\s*\)", re.I)
+
+
+def extend_char_length(sql_type: str, factor: int = 3) -> str:
+    """``toJobConfig.extendCharLength``: ``varchar(20)`` -> ``varchar(60)``; any other type unchanged."""
+    return _CHAR_TYPE.sub(lambda m: f"{m.group(1)}({int(m.group(2)) * factor})", sql_type, count=1)
+
+
 def primary_key_targets(targets: Sequence[str], fields: pa.Schema) -> list[str]:
     """Target names of the source's primary-key columns in key order; empty unless all of them are mapped."""
     marked = [(int((f.metadata or {})[PK_KEY]), t) for t, f in zip(targets, fields) if PK_KEY in (f.metadata or {})]
@@ -228,11 +326,13 @@ class Column:
     name: str
     type: str
     nullable: bool
-    arrow: pa.DataType
+    arrow: pa.DataType | None  # None: a type the dialect cannot read (``field`` raises Cdm.0921)
     #: SELECT expression reading the column as ``arrow`` (e.g. a cast to text); None: the column itself.
     expr: str | None = None
 
     def field(self, dialect: str) -> pa.Field:
+        if self.arrow is None:  # a type the dialect cannot read: fail before anything moves
+            raise ExtractFailed(CDM_CODES["Cdm.0921"] % f"{self.type} (column [{self.name}])", code="Cdm.0921")
         meta = {TYPE_KEY: self.type.encode(), DIALECT_KEY: dialect.encode()}
         return pa.field(self.name, self.arrow, self.nullable, metadata=meta)
 
@@ -294,6 +394,43 @@ class Dialect(ABC):
     def select_expr(self, col: Column) -> str:
         return col.expr or quote_ident(col.name, self.q)
 
+    # -- FROM side beyond one named table (wildcards, custom SQL, sampling); see JdbcExtractor --
+
+    #: SQL call returning a random number, for ``ORDER BY <it> LIMIT n`` samples (MySQL: ``RAND()``).
+    random_function: ClassVar[str] = "random()"
+
+    def default_schema(self, conn: Any) -> str | None:
+        """The schema an unqualified table name resolves to; None for dialects without schemas."""
+        return None
+
+    def tables(self, conn: Any) -> list[tuple[str | None, str]]:
+        """Every table and view the link may read, as ``(schema, name)`` (schema None when the
+        dialect has none), without system catalogs and without partitions of partitioned tables
+        (their parent already returns their rows). Used to resolve ``*`` patterns."""
+        raise InvalidInput(f"Table name wildcards are not supported for {self.name}.", code="Cdm.0014")
+
+    def query_columns(self, conn: Any, sql: str) -> list[Column]:
+        """The result columns of one validated SELECT ``sql`` (see ``select_statement``), in order,
+        without reading its rows (a dialect that must look at values may read a few). Nullable."""
+        raise InvalidInput(f"fromJobConfig.useSql is not supported for {self.name}.", code="Cdm.0014")
+
+    def sample_keys(self, conn: Any, source: str, key: str, cond: str, params: Sequence[Any], n: int,
+                    table: tuple[str | None, str] | None = None) -> list:
+        """About ``n`` values of ``key`` (a quoted column) drawn at random from the rows of ``source``
+        (a FROM item) satisfying ``cond`` (which excludes NULL keys), returned sorted by the
+        database (``ORDER BY``), so callers never compare values in Python. ``table`` names
+        ``source`` when it is a plain table, so a dialect may sample pages instead of scanning.
+        Server side; must stay cheap on big tables where the dialect can make it so."""
+        sql = (f"SELECT k FROM (SELECT {key} AS k FROM {source} WHERE {cond} ORDER BY {self.random_function} "
+               f"LIMIT {int(n)}) s ORDER BY k")
+        return [r[0] for r in self.query(conn, sql, params)]
+
+    def physical_key(self, conn: Any, schema: str | None, table: str, n: int) -> tuple[str, list] | None:
+        """For a table with no usable key: a hidden column that is never NULL (PostgreSQL ``ctid``,
+        SQLite ``rowid``) and up to ``n - 1`` increasing cuts splitting the table into about
+        equal pieces of storage; None when the dialect or this table (a view) has none."""
+        return None
+
     @abstractmethod
     def read(self, conn: Any, sql: str, params: Sequence[Any], schema: pa.Schema) -> Iterator[pa.RecordBatch]:
         """Stream the query's rows as batches of exactly ``schema``."""
@@ -320,3 +457,49 @@ class Dialect(ABC):
 
     def clear_sql(self, table: str) -> str:
         return f"DELETE FROM {table}"
+
+    # -- typed staging (opencdm.connectors.staging) and native streams; a dialect opts in --------
+
+    #: True: the dialect implements ``load_typed`` and can drop and rename tables inside a
+    #: transaction, so the loader stages with the destination's own types (see ``staging``).
+    #: False: the ``PART_COLUMN`` stage of ``create_stage``/``load_stage``.
+    typed_stage: ClassVar[bool] = False
+    #: ``CREATE <this>TABLE`` for a stage that will not become the target (PostgreSQL ``"UNLOGGED "``).
+    scratch_table: ClassVar[str] = ""
+    #: The raw format ``raw_reader().read`` yields and ``load_native`` takes; None: batches only.
+    native_format: ClassVar[str | None] = None
+    #: True: an owned stage gets its primary key at commit (``build_primary_key``), after the rows
+    #: are in, which is faster than maintaining the index during the load.
+    deferred_primary_key: ClassVar[bool] = False
+
+    def load_typed(self, schema: str | None, stage: str, index: int, batches: Iterable[pa.RecordBatch],
+                   dirty: Any = None) -> int:
+        """Worker side, one transaction: claim partition ``index`` in the ledger (``staging.claim``),
+        append ``batches`` converted to the stage's column types, record the count; rows written.
+        A partition the ledger already holds is drained, not written, and its count returned."""
+        raise NotImplementedError
+
+    def defer_primary_key(self, conn: Any, schema: str | None, stage: str, columns: Sequence[str]) -> None:
+        """Server side, in ``prepare``: remember the stage's primary key (``deferred_primary_key``)."""
+        raise NotImplementedError
+
+    def build_primary_key(self, conn: Any, schema: str | None, stage: str) -> None:
+        """In the commit transaction, before the stage becomes the target: add the remembered key."""
+
+    def rename_table(self, conn: Any, schema: str | None, old: str, new: str) -> None:
+        """Inside the commit transaction: ``old`` becomes ``new`` (no table named ``new`` exists)."""
+        self.execute(conn, f"ALTER TABLE {self.table(schema, old)} RENAME TO {quote_ident(new, self.q)}")
+
+    def native_types_ok(self, conn: Any, fields: pa.Schema, schema: str | None, stage: str) -> bool:
+        """Server side: can a ``native_format`` stream of ``fields`` go byte for byte into the stage's
+        columns? Only when each source type is the stage column's type and means the same bytes."""
+        return False
+
+    def raw_reader(self) -> Dialect:
+        """This dialect reading for a native stream: same ``connect``/``query`` contract, but ``read``
+        yields ``base.Chunk`` s of ``native_format`` instead of batches (worker side)."""
+        raise NotImplementedError
+
+    def load_native(self, schema: str | None, stage: str, index: int, chunks: Iterable[Any]) -> int:
+        """Like ``load_typed``, from one ``native_format`` stream (``base.Chunk`` s)."""
+        raise NotImplementedError

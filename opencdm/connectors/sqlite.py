@@ -13,6 +13,7 @@ import datetime as dt
 import itertools
 import os
 import sqlite3
+import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,11 +21,12 @@ from typing import Any
 from urllib.parse import quote
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
-from opencdm.connectors import config
+from opencdm.connectors import arrays, config, staging
+from opencdm.connectors.bisect import write_isolating
 from opencdm.connectors.sql import (
-    PART_COLUMN, Column, Dialect, Feed, field_dialect, field_type, quote_ident, with_part,
+    PART_COLUMN, Column, Dialect, Feed, derived_table, field_dialect, field_type, quote_ident, split_range,
+    with_part,
 )
 from opencdm.errors import (
     CDM_CODES, CdmError, ExtractFailed, InvalidInput, LinkRejected, LinkUnreachable, LoadFailed,
@@ -118,11 +120,21 @@ def _timestamp(v: Any, t: pa.DataType) -> dt.datetime:
     return stamp.astimezone(UTC).replace(tzinfo=None) if stamp.tzinfo else stamp
 
 
-def storable(arr: pa.Array) -> pa.Array:
-    """``arr`` as a type SQLite stores readably: ISO text for dates and times, 0/1 for booleans."""
+def storable(arr: pa.Array, f: pa.Field | None = None) -> pa.Array:
+    """``arr`` as a type SQLite stores readably: ISO text for dates and times, 0/1 for booleans.
+
+    A PostgreSQL array column (``f`` says so) becomes JSON text (``opencdm.connectors.arrays``).
+    """
+    import pyarrow.compute as pc  # here, not at import: workers that never write SQLite skip ~10 MiB
+
+    if f is not None and arrays.is_pg_array(f):
+        arr = arrays.to_json(f, arr)
     if isinstance(arr.type, pa.ExtensionType):
         arr = arr.storage
     t = arr.type
+    if f is not None and pa.types.is_floating(t) and pc.any(pc.is_nan(arr)).as_py():
+        raise LoadFailed(CDM_CODES["Cdm.0234"] % f"column [{f.name}] holds NaN, which SQLite stores as NULL",
+                         code="Cdm.0234")
     if pa.types.is_dictionary(t):
         return storable(arr.dictionary_decode())
     if pa.types.is_boolean(t):
@@ -181,6 +193,7 @@ def _translate(exc: Exception, failure: type[CdmError], table: str | None) -> Cd
 
 class SqliteDialect(Dialect):
     name = "sqlite"
+    typed_stage = True
 
     def path(self) -> Path:
         """The database file, resolved; InvalidInput unless inside an allowed directory."""
@@ -248,6 +261,41 @@ class SqliteDialect(Dialect):
 
     def primary_key(self, conn: Any, schema: str | None, table: str) -> list[str]:
         return [r[1] for r in sorted((r for r in self._info(conn, table) if r[5]), key=lambda r: r[5])]
+
+    def tables(self, conn: Any) -> list[tuple[str | None, str]]:
+        rows = self.query(conn, "SELECT name FROM sqlite_master WHERE type IN ('table', 'view')"
+                                " AND name NOT LIKE 'sqlite!_%' ESCAPE '!'")
+        return [(None, r[0]) for r in rows]
+
+    def query_columns(self, conn: Any, sql: str) -> list[Column]:
+        """Declared types through a temporary view (the temp schema is writable on a read-only
+        connection); a computed column has none, so it takes the storage class of its first values."""
+        view = quote_ident(f"opencdm_q_{uuid.uuid4().hex}")
+        self.execute(conn, f"CREATE TEMP VIEW {view} AS SELECT * FROM {derived_table(sql)}")
+        try:
+            info = [(r[1], r[2]) for r in self.query(conn, f"PRAGMA temp.table_info({view})")]
+            untyped = [n for n, decl in info if not decl]
+            seen: dict[str, str] = {}
+            if untyped:
+                aggs = ", ".join(f"group_concat(DISTINCT typeof({quote_ident(n)}))" for n in untyped)
+                row = self.query(conn, f"SELECT {aggs} FROM (SELECT * FROM {view} LIMIT 1000)")[0]
+                seen = {n: _storage_decl(set((k or "").split(",")) - {"null", ""}) for n, k in zip(untyped, row)}
+        finally:
+            self.execute(conn, f"DROP VIEW IF EXISTS temp.{view}")
+        return [Column(n, decl or seen[n], True, arrow_type(decl or seen[n])) for n, decl in info]
+
+    def physical_key(self, conn: Any, schema: str | None, table: str, n: int) -> tuple[str, list] | None:
+        names = {r[1].lower() for r in self._info(conn, table)}
+        alias = next((a for a in ("rowid", "_rowid_", "oid") if a not in names), None)
+        if n < 2 or alias is None:
+            return None
+        try:
+            lo, hi = self.query(conn, f"SELECT min({alias}), max({alias}) FROM {quote_ident(table)}")[0]
+        except sqlite3.Error:  # a WITHOUT ROWID table
+            return None
+        if not (isinstance(lo, int) and isinstance(hi, int)):  # a view: no rowid
+            return None
+        return alias, [start for start, _ in split_range(lo, hi, n)[1:]]
 
     def query(self, conn: Any, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
         return conn.execute(sql, tuple(params)).fetchall()
@@ -319,7 +367,91 @@ class SqliteDialect(Dialect):
     def cast(self, expr: str, col: Column) -> str:
         return expr  # the target column's affinity converts on insert; CAST(x AS DATE) would not
 
+    def load_typed(self, schema: str | None, stage: str, index: int, batches: Iterable[pa.RecordBatch],
+                   dirty: Any = None) -> int:
+        try:
+            import adbc_driver_sqlite.dbapi as dbapi
+        except ImportError as exc:
+            raise MissingDriver("The SQLite ADBC driver is missing: pip install adbc-driver-sqlite") from exc
+        path = self.path()
+        if not path.is_file():
+            raise LinkRejected(CDM_CODES["Cdm.0900"] % stage, code="Cdm.0900")
+        with _guard(LoadFailed, stage):
+            conn = dbapi.connect(str(path))
+            try:
+                with conn.cursor() as cur:
+                    cur.execute("PRAGMA busy_timeout = 3600000")  # loads of other partitions queue up
+
+                    def query(sql: str) -> list[tuple]:
+                        cur.execute(sql)
+                        return cur.fetchall()
+
+                    done = staging.claim(cur.execute, query, quote_ident(staging.ledger_name(stage)), index)
+                    if done is not None:
+                        conn.rollback()
+                        staging.drain(batches)
+                        return done
+                    names = [r[1] for r in query(f"PRAGMA table_info({quote_ident(stage)})")]
+                    rows = _ingest(cur, stage, names, batches, dirty)
+                    cur.execute(staging.record_sql(quote_ident(staging.ledger_name(stage)), index, rows))
+                conn.commit()
+                return rows
+            except BaseException:
+                conn.rollback()
+                raise
+            finally:
+                conn.close()
+
+    def rename_table(self, conn: Any, schema: str | None, old: str, new: str) -> None:
+        # legacy mode: renaming must not re-check views that name the table it replaces
+        self.execute(conn, "PRAGMA legacy_alter_table = ON")
+        try:
+            super().rename_table(conn, schema, old, new)
+        finally:
+            self.execute(conn, "PRAGMA legacy_alter_table = OFF")
+
+
+def _ingest(cur: Any, stage: str, names: list[str], batches: Iterable[pa.RecordBatch], dirty: Any) -> int:
+    """Append ``batches`` (renamed to the stage's columns) to the stage; with ``dirty``, batch by
+    batch under savepoints so rejected rows (NOT NULL, keys) are bisected out."""
+    feed = Feed(batches, lambda b: pa.RecordBatch.from_arrays([storable(c, f) for c, f in zip(b.columns, b.schema)],
+                                                              names=names))
+    if dirty is None:
+        it = iter(feed)
+        first = next(it, None)
+        if first is not None:
+            try:
+                cur.adbc_ingest(stage, pa.RecordBatchReader.from_batches(first.schema, itertools.chain((first,), it)),
+                                mode="append")
+            except Exception:
+                feed.reraise()
+                raise
+        return feed.rows
+
+    @contextmanager
+    def savepoint() -> Iterator[None]:
+        cur.execute("SAVEPOINT opencdm_batch")
+        try:
+            yield
+        except BaseException:
+            cur.execute("ROLLBACK TO SAVEPOINT opencdm_batch")
+            raise
+        cur.execute("RELEASE SAVEPOINT opencdm_batch")
+
+    return sum(write_isolating(b, lambda x: cur.adbc_ingest(stage, x, mode="append"), savepoint,
+                               lambda e: "constraint" in str(e).lower(), dirty) for b in feed)
+
+
+def _storage_decl(kinds: set[str]) -> str:
+    """A declared type for values of these storage classes (``typeof``); '' when unknown or mixed."""
+    if kinds and kinds <= {"integer"}:
+        return "INTEGER"
+    if kinds and kinds <= {"integer", "real"}:
+        return "REAL"
+    return {frozenset({"text"}): "TEXT", frozenset({"blob"}): "BLOB"}.get(frozenset(kinds), "")
+
 
 def _storable_batch(batch: pa.RecordBatch) -> pa.RecordBatch:
-    return pa.RecordBatch.from_arrays([storable(c) for c in batch.columns], names=batch.schema.names)
+    return pa.RecordBatch.from_arrays([storable(c, f) for c, f in zip(batch.columns, batch.schema)],
+                                      names=batch.schema.names)
 

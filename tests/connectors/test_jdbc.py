@@ -73,7 +73,8 @@ class Env:
     def stages(self, kind: str) -> list:
         if kind == "pg":
             with psycopg.connect(self.dsn) as conn:
-                return conn.execute("SELECT relname FROM pg_class WHERE relname LIKE 'opencdm_stage%'").fetchall()
+                return conn.execute("SELECT relname FROM pg_class WHERE relname LIKE 'opencdm_stage%'"
+                                    " AND relkind IN ('r', 'p')").fetchall()
         conn = sqlite3.connect(self.root / "dst.db")
         try:
             return conn.execute("SELECT name FROM sqlite_master WHERE name LIKE 'opencdm_stage%'").fetchall()
@@ -246,30 +247,46 @@ def test_abort_after_some_loads_leaves_target_untouched(env, kind):
     parts = extractor.partitions(3)
     for p in parts[:2]:
         loader.load(p, extractor.extract(p))
-    assert len(env.stages(kind)) == 1 and _snapshot(env, kind, table) == before
+    assert len(env.stages(kind)) == 2 and _snapshot(env, kind, table) == before  # the stage and its ledger
     loader.abort()
     loader.abort()  # idempotent
     assert env.stages(kind) == [] and _snapshot(env, kind, table) == before
     # After a server crash only the run id is known: a fresh loader still finds and drops the stage.
     JDBC.loader(env.link(kind), tjob, env.ctx, run_id).prepare(extractor.schema())
-    assert len(env.stages(kind)) == 1
+    assert len(env.stages(kind)) == 2
     JDBC.loader(env.link(kind), tjob, env.ctx, run_id).abort()
     assert env.stages(kind) == [] and _snapshot(env, kind, table) == before
 
 
 def test_failed_commit_rolls_back_everything(env):
     table = _table()
-    env.sql("pg", f"CREATE TABLE {table} (id BIGINT, s INTEGER)", f"INSERT INTO {table} VALUES (1, 1), (2, 2)")
+    env.sql("pg", f"CREATE TABLE {table} (id BIGINT, s TEXT CHECK (s NOT LIKE '%#1%'))",
+            f"INSERT INTO {table} VALUES (1, 'a'), (2, 'b')")
     extractor = JDBC.extractor(env.src("pg"), from_job(**{"fromJobConfig.columnList": "id&s"}), env.ctx)
     loader = JDBC.loader(env.link("pg"), to_job(table, **{"toJobConfig.shouldClearTable": "true"}), env.ctx, "fail1")
     loader.prepare(extractor.schema())
     results = [loader.load(p, extractor.extract(p)) for p in extractor.partitions(2)]
-    with pytest.raises(LoadFailed) as err:  # text -> integer cast fails after the TRUNCATE
+    with pytest.raises(LoadFailed) as err:  # the target's CHECK rejects the move, after the TRUNCATE
         loader.commit(results)
     assert err.value.code == "Cdm.0902"
-    assert env.rows("pg", table, ("id", "s")) == [(1, 1), (2, 2)]
+    assert env.rows("pg", table, ("id", "s")) == [(1, "a"), (2, "b")]
     loader.abort()
     assert env.stages("pg") == []
+
+
+def test_value_the_target_type_rejects_fails_the_load(env):
+    """The stage has the target's own column types, so a bad value fails its partition's load."""
+    table = _table()
+    env.sql("pg", f"CREATE TABLE {table} (id BIGINT, s INTEGER)", f"INSERT INTO {table} VALUES (1, 1), (2, 2)")
+    extractor = JDBC.extractor(env.src("pg"), from_job(**{"fromJobConfig.columnList": "id&s"}), env.ctx)
+    loader = JDBC.loader(env.link("pg"), to_job(table, **{"toJobConfig.shouldClearTable": "true"}), env.ctx, "fail2")
+    loader.prepare(extractor.schema())
+    part = extractor.partitions(2)[0]
+    with pytest.raises(LoadFailed, match="invalid input syntax for type integer") as err:
+        loader.load(part, extractor.extract(part))
+    assert err.value.code == "Cdm.0902"
+    loader.abort()
+    assert env.rows("pg", table, ("id", "s")) == [(1, 1), (2, 2)] and env.stages("pg") == []
 
 
 @pytest.mark.parametrize("kind", ["pg", "sqlite"])
@@ -363,12 +380,16 @@ def test_sqlite_path_outside_allowed_dirs(env, tmp_path_factory):
 def test_check_job(env):
     link = env.link("pg")
     JDBC.check_job(link, from_job(**{"fromJobConfig.useSql": False}), "from", env.ctx)
+    JDBC.check_job(link, {"fromJobConfig.useSql": "true", "fromJobConfig.sql": "select 1"}, "from", env.ctx)
+    JDBC.check_job(link, from_job(**{"fromJobConfig.tableName": "tab*"}), "from", env.ctx)
     JDBC.check_job(link, to_job("t", "CREATE_WHEN_NOT_EXIST", **{"toJobConfig.shouldClearTable": True}), "to",
                    env.ctx)
     bad = [
-        (from_job(**{"fromJobConfig.useSql": "true", "fromJobConfig.sql": "select 1"}), "from", "not supported"),
+        (from_job(**{"fromJobConfig.useSql": "true", "fromJobConfig.sql": "delete from src"}), "from", "SELECT"),
+        (from_job(**{"fromJobConfig.useSql": "true"}), "from", "fromJobConfig.sql cannot be left blank"),
         ({"fromJobConfig.schemaName": "public"}, "from", "fromJobConfig.tableName cannot be left blank"),
-        (from_job(**{"fromJobConfig.tableName": "tab*"}), "from", "Wildcards"),
+        (from_job(**{"fromJobConfig.boundaryQuery": "select 1; select 2"}), "from", "boundaryQuery"),
+        (from_job(**{"fromJobConfig.allowNullValueInPartitionColumn": "perhaps"}), "from", "allowNull"),
         (to_job("t", "SOMETIMES"), "to", "toJobConfig.tablePreparation"),
         (to_job("t", **{"toJobConfig.beforeImportType": "whereClause"}), "to", "toJobConfig.whereClause"),
         (to_job("t", **{"toJobConfig.shouldClearTable": "maybe"}), "to", "shouldClearTable"),
@@ -407,7 +428,7 @@ def test_pg_extra_types_round_trip(env, extra):
              to_job(table, "CREATE_WHEN_NOT_EXIST"))
     got = env.rows("sqlite", table, cols)
     assert got[0][1:5] == ("a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11", '{"k": [1, 2]}', "[1,  2]", b"\x00\xff\x10")
-    assert got[0][5:] == (-32768, 1.5, 1e308, "23:59:59.999999", "1 year 2 days 00:00:01", "{1,NULL,3}", "ab ",
+    assert got[0][5:] == (-32768, 1.5, 1e308, "23:59:59.999999", "1 year 2 days 00:00:01", "[1,null,3]", "ab ",
                           "123456789012345678901234567890.123456789", "happy")
     assert got[1][:12] == (2,) + (None,) * 11 and got[1][12].lower() == "nan"  # ADBC spells it "nan"
 
