@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs everything the test suite needs (Python packages, PostgreSQL server binaries) and runs it.
+# Installs everything the test suite needs (Python packages, PostgreSQL and MariaDB server binaries) and runs it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install.sh test
@@ -11,5 +11,9 @@ if ! command -v initdb >/dev/null 2>&1; then
     pgbin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
   fi
   export PATH="$pgbin:$PATH"
+fi
+# MariaDB (mariadb-install-db/mariadbd, run as the mysql user from a temporary directory).
+if ! command -v mariadbd >/dev/null 2>&1 && [ ! -x /usr/sbin/mariadbd ]; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mariadb-server >/dev/null
 fi
 exec .venv/bin/python -m pytest "$@"

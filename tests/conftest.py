@@ -1,1 +1,1 @@
-pytest_plugins = ["tests.infra.postgres", "tests.infra.server"]
+pytest_plugins = ["tests.infra.postgres", "tests.infra.mariadb", "tests.infra.server"]

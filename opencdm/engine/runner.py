@@ -64,6 +64,7 @@ class Runner:
             estimate = extractor.estimate_rows()
             loader.prepare(schema)
             prepare_dirty_table(spec.dirty, spec.ctx, spec.submission_id)
+            self._negotiate(extractor, loader)
             results = self._execute(parts, estimate)
             if self.control.cancelled():
                 raise Cancelled("The run was stopped.")
@@ -89,6 +90,13 @@ class Runner:
                  self.counters.rows_written, self.counters.rows_dirty, self.counters.bytes_written, seconds,
                  self.counters.rows_written / seconds if seconds else 0)
         self.sink.finished(True, self.counters, None)
+
+    def _negotiate(self, extractor, loader) -> None:
+        """Use a native stream when both sides speak it (never with dirty data: raw bytes can't be bisected)."""
+        fmt = extractor.native_format()
+        if fmt and not self.spec.dirty.enabled and loader.accepts_native(fmt):
+            self.spec = dataclasses.replace(self.spec, native=fmt)
+        log.info("run data path submission=%s: %s", self.spec.submission_id, self.spec.native or "arrow batches")
 
     # -- partitions ---------------------------------------------------------------------------------
 

@@ -38,6 +38,8 @@ class TransferSpec:
     rows_per_s: float = 0.0
     bytes_per_s: float = 0.0
     dirty: DirtySpec = field(default_factory=DirtySpec)
+    #: Native stream format both connectors agreed on after prepare (base.Chunk); None: Arrow batches.
+    native: str | None = None
 
 
 @dataclass(frozen=True)

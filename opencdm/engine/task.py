@@ -12,6 +12,7 @@ import pyarrow as pa
 
 from opencdm import connectors
 from opencdm.clusters.base import RunControl
+from opencdm.connectors.base import Chunk
 from opencdm.engine.dirty import DirtySink
 from opencdm.engine.spec import QUEUE_BATCHES, PartitionResult, PartitionTask
 from opencdm.engine.throttle import Throttle
@@ -24,6 +25,13 @@ REPORT_EVERY = 0.5  # seconds between progress reports
 class _Failure:
     def __init__(self, exc: BaseException) -> None:
         self.exc = exc
+
+
+def _size(item: pa.RecordBatch | Chunk) -> tuple[int, int]:
+    """Rows and bytes of a batch (Arrow buffers) or of a native chunk (raw bytes)."""
+    if isinstance(item, Chunk):
+        return item.rows, len(item.data)
+    return item.num_rows, item.nbytes
 
 
 def run_partition(task: PartitionTask, control: RunControl) -> PartitionResult:
@@ -56,12 +64,13 @@ def run_partition(task: PartitionTask, control: RunControl) -> PartitionResult:
 
     def produce() -> None:
         try:
-            for batch in extractor.extract(part):
+            for batch in (extractor.native_stream(part) if spec.native else extractor.extract(part)):
                 if stop.is_set() or control.cancelled():
                     raise Cancelled("The run was stopped.")
-                result.rows_read += batch.num_rows
-                result.bytes_read += batch.nbytes
-                throttle.wait(batch.num_rows, batch.nbytes, lambda: stop.is_set() or control.cancelled())
+                rows, size = _size(batch)
+                result.rows_read += rows
+                result.bytes_read += size
+                throttle.wait(rows, size, lambda: stop.is_set() or control.cancelled())
                 if not put(batch):
                     return
             put(_DONE)
@@ -88,15 +97,18 @@ def run_partition(task: PartitionTask, control: RunControl) -> PartitionResult:
                 failure[0] = Cancelled("The run was stopped.")
                 raise failure[0]
             yield item
-            result.rows_written += item.num_rows
-            result.bytes_written += item.nbytes
+            rows, size = _size(item)
+            result.rows_written += rows
+            result.bytes_written += size
             report()
 
     sink = DirtySink(spec.dirty, spec.submission_id, spec.job_name, part.index, spec.ctx) if spec.dirty.enabled else None
     producer = threading.Thread(target=produce, name=f"extract-{part.index}", daemon=True)
     producer.start()
     try:
-        if sink is not None and "dirty" in inspect.signature(loader.load).parameters:
+        if spec.native:
+            result.load = loader.load_native(part, consume())
+        elif sink is not None and "dirty" in inspect.signature(loader.load).parameters:
             result.load = loader.load(part, consume(), dirty=sink)
         else:
             result.load = loader.load(part, consume())

@@ -1,0 +1,403 @@
+#!/usr/bin/env python3
+"""PostgreSQL -> PostgreSQL throughput: opencdm against binary COPY pipes and sling, in one run.
+
+    .venv/bin/python bench/run.py [--rows 5000000] [--runs 1] [--cases copy1,copy2,opencdm,sling] [--keep]
+
+Starts a throwaway PostgreSQL 15 on a free loopback port (settings of bench-peers'
+postgresql-bench.conf), generates ``bench.orders`` in database ``src`` (``gen_orders.sql``), then
+copies it into ``dst`` with each case, and verifies every copy by count and per-column checksums
+(``checksum.sql``) against the source:
+
+* ``copy1`` - ``psql COPY (FORMAT binary) | psql COPY FROM``, one pipe (target created untimed, no index)
+* ``copy2`` - the same, two id-range pipes in parallel
+* ``copy1pk`` - ``copy1``, then ``ALTER TABLE ... ADD PRIMARY KEY`` (timed): what opencdm's
+  DROP_AND_CREATE delivers, for a like-for-like reference
+* ``opencdm`` - a real ``opencdm serve``: cluster, links, a DROP_AND_CREATE job with
+  ``throttlingConfig.numExtractors=2``, started and polled through the REST API (the target table,
+  primary key included, is created inside the timed run)
+* ``sling`` - PyPI ``sling-linux-amd64`` in its own venv under /tmp, ``--mode full-refresh``
+
+Wall time is from start to finish as a client sees it; peak RSS is the largest sum over the case's
+whole process tree (psql processes; the server, its manager and worker processes for opencdm),
+sampled every 100 ms; CPU-s is what both cores spent busy (database servers included). The table
+ends with opencdm's throughput divided by each other case's. A benchmark, not a test: nothing here
+runs in the test suite.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+REPO = BENCH.parent
+#: bench-peers/conf/postgresql-bench.conf (fsync, synchronous_commit and wal_level stay default).
+PG_SETTINGS = {"shared_buffers": "2GB", "work_mem": "64MB", "maintenance_work_mem": "1GB", "max_wal_size": "16GB",
+               "checkpoint_timeout": "30min", "effective_cache_size": "12GB", "max_connections": "100",
+               "timezone": "'UTC'", "log_timezone": "'UTC'"}
+PASSWORD = "bench"
+PROJECT = "b0" * 16
+SLING_VENV = Path("/tmp/opencdm-bench-sling")
+CLK = os.sysconf("SC_CLK_TCK")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# -- measuring -------------------------------------------------------------------------------------
+
+def tree_memory_kb(root: int) -> tuple[int, int]:
+    """Summed RSS and PSS of ``root`` and all its descendants. RSS counts a shared library once per
+    process that maps it (the metric of bench-peers); PSS splits shared pages among their users."""
+    children: dict[int, list[int]] = {}
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open(f"/proc/{d}/stat") as f:
+                    stat = f.read()
+            except OSError:
+                continue
+            children.setdefault(int(stat[stat.rfind(")") + 2:].split()[1]), []).append(int(d))
+    rss = pss = 0
+    stack, seen = [root], set()
+    while stack:
+        pid = stack.pop()
+        if pid in seen:
+            continue
+        seen.add(pid)
+        stack.extend(children.get(pid, []))
+        try:
+            with open(f"/proc/{pid}/smaps_rollup") as f:
+                for line in f:
+                    if line.startswith("Rss:"):
+                        rss += int(line.split()[1])
+                    elif line.startswith("Pss:"):
+                        pss += int(line.split()[1])
+        except OSError:  # gone meanwhile
+            pass
+    return rss, pss
+
+
+def busy_seconds() -> float:
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    return (sum(v[:8]) - v[3] - v[4]) / CLK
+
+
+def measure(root: int, finished: Callable[[], bool], timeout: float) -> dict:
+    """Sample ``root``'s process tree every 100 ms until ``finished()``; wall, peak RSS, busy CPU."""
+    busy, start, peak, peak_pss = busy_seconds(), time.monotonic(), 0, 0
+    while not finished():
+        rss, pss = tree_memory_kb(root)
+        peak, peak_pss = max(peak, rss), max(peak_pss, pss)
+        if time.monotonic() - start > timeout:
+            raise TimeoutError(f"not finished after {timeout:.0f} s")
+        time.sleep(0.1)
+    wall = time.monotonic() - start
+    return {"wall_s": round(wall, 2), "rss_mib": round(peak / 1024, 1), "pss_mib": round(peak_pss / 1024, 1),
+            "cpu_s": round(busy_seconds() - busy, 1)}
+
+
+# -- PostgreSQL ------------------------------------------------------------------------------------
+
+def _pg_bin(name: str) -> str:
+    for candidate in ("/usr/lib/postgresql/15/bin", "/usr/local/bin", "/usr/bin"):
+        if Path(candidate, name).exists():
+            return str(Path(candidate, name))
+    found = shutil.which(name)
+    if not found:
+        raise SystemExit(f"{name} not found: apt-get install postgresql-15")
+    return found
+
+
+class Postgres:
+    """A PostgreSQL 15 cluster in ``root`` on 127.0.0.1:``port``, trust auth; run as ``postgres`` when root."""
+
+    def __init__(self, root: Path) -> None:
+        self.root, self.data, self.port = root, root / "pgdata", free_port()
+
+    def _as_owner(self, argv: list[str]) -> list[str]:
+        return ["runuser", "-u", "postgres", "--", *argv] if os.geteuid() == 0 else argv
+
+    def start(self) -> None:
+        if os.geteuid() == 0:
+            if subprocess.run(["id", "postgres"], capture_output=True).returncode:
+                subprocess.run(["useradd", "-r", "-m", "postgres"], check=True)
+            shutil.chown(self.root, "postgres")
+        subprocess.run(self._as_owner([_pg_bin("initdb"), "-D", str(self.data), "-U", "postgres", "--auth=trust",
+                                       "--encoding=UTF8", "--locale=C"]), check=True, capture_output=True)
+        settings = {**PG_SETTINGS, "port": str(self.port), "listen_addresses": "'127.0.0.1'",
+                    "unix_socket_directories": f"'{self.root}'"}
+        with open(self.data / "postgresql.conf", "a") as conf:
+            conf.write("".join(f"{k} = {v}\n" for k, v in settings.items()))
+        subprocess.run(self._as_owner([_pg_bin("pg_ctl"), "-D", str(self.data), "-l", str(self.root / "pg.log"),
+                                       "-w", "-t", "120", "start"]), check=True, capture_output=True)
+        for db in ("src", "dst"):
+            self.psql("postgres", "-c", f"CREATE DATABASE {db}")
+
+    def stop(self) -> None:
+        subprocess.run(self._as_owner([_pg_bin("pg_ctl"), "-D", str(self.data), "-m", "fast", "stop"]),
+                       capture_output=True)
+
+    def url(self, db: str) -> str:
+        return f"postgresql://postgres:{PASSWORD}@127.0.0.1:{self.port}/{db}"
+
+    def psql_argv(self, db: str) -> list[str]:
+        return ["psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-p", str(self.port),
+                "-U", "postgres", "-d", db]
+
+    def psql(self, db: str, *args: str) -> str:
+        out = subprocess.run([*self.psql_argv(db), *args], capture_output=True, text=True)
+        if out.returncode:
+            raise RuntimeError(f"psql {' '.join(args)}: {out.stderr.strip()}")
+        return out.stdout.strip()
+
+    def checksum(self, db: str, table: str) -> str:
+        return self.psql(db, "-F", "|", "-v", f"tbl={table}", "-f", str(BENCH / "checksum.sql"))
+
+
+# -- cases -----------------------------------------------------------------------------------------
+
+TARGET_DDL = ("CREATE TABLE bench.orders (id bigint, customer_id integer, amount numeric(12,2), note text, "
+              "code varchar(16), created_at timestamp, ship_date date, is_paid boolean)")
+
+
+def copy_pipes(pg: Postgres, n: int, lo: int, hi: int) -> str:
+    """Shell command: ``n`` binary COPY pipes over id ranges, in parallel."""
+    src, dst = " ".join(pg.psql_argv("src")), " ".join(pg.psql_argv("dst"))
+    step = (hi - lo + n) // n
+    pipes = []
+    for k in range(n):
+        a, b = lo + k * step, lo + (k + 1) * step - 1
+        query = ("COPY bench.orders TO STDOUT (FORMAT binary)" if n == 1 else
+                 f"COPY (SELECT * FROM bench.orders WHERE id BETWEEN {a} AND {b}) TO STDOUT (FORMAT binary)")
+        pipes.append(f"( {src} -c '{query}' | {dst} -c 'COPY bench.orders FROM STDIN (FORMAT binary)' ) & "
+                     "pids=\"$pids $!\";")
+    return "set -o pipefail; pids=; " + " ".join(pipes) + " for p in $pids; do wait $p || exit 1; done"
+
+
+def run_shell(command: str, env: dict[str, str] | None = None, timeout: float = 1800) -> dict:
+    proc = subprocess.Popen(["bash", "-c", command], start_new_session=True, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        m = measure(proc.pid, lambda: proc.poll() is not None, timeout)
+    except TimeoutError:
+        os.killpg(proc.pid, signal.SIGKILL)
+        raise
+    if proc.returncode:
+        raise RuntimeError(f"exit {proc.returncode}: {proc.stderr.read()[-2000:]}")
+    return m
+
+
+class OpencdmServer:
+    """``opencdm serve`` from this checkout, with one cluster, the src/dst links and the bench job."""
+
+    def __init__(self, root: Path, pg: Postgres, extractors: int) -> None:
+        self.data, self.log = root / "opencdm", root / "opencdm.log"
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("OPENCDM_")}
+        self.port, self.pg, self.extractors = free_port(), pg, extractors
+        self.proc: subprocess.Popen | None = None
+
+    def _cli(self, *args: str) -> str:
+        out = subprocess.run([sys.executable, "-m", "opencdm", *args, "--data-dir", str(self.data)], env=self.env,
+                             capture_output=True, text=True, cwd=REPO, check=True)
+        return out.stdout
+
+    def start(self) -> None:
+        sys.path.insert(0, str(REPO))
+        from opencdm.client import CdmClient
+
+        creds = json.loads(self._cli("credentials", "create", "--project-id", PROJECT))
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "opencdm", "serve", "--port", str(self.port), "--data-dir", str(self.data)],
+            env=self.env, cwd=REPO, stdout=open(self.log, "ab"), stderr=subprocess.STDOUT, start_new_session=True)
+        self.client = CdmClient(f"http://127.0.0.1:{self.port}", creds["ak"], creds["sk"], PROJECT)
+        self._wait(lambda: self.client.request("GET", "/clusters").status_code == 200, "the server to answer")
+        self.cid = self.client.call("POST", "/clusters", {"cluster": {"name": "bench", "vpcId": "v"}})["id"]
+        self._wait(lambda: self.client.call("GET", f"/clusters/{self.cid}")["status"] == "200", "the cluster")
+        for name in ("src", "dst"):
+            inputs = {"linkConfig.databaseType": "POSTGRESQL", "linkConfig.host": "127.0.0.1",
+                      "linkConfig.port": str(self.pg.port), "linkConfig.database": name,
+                      "linkConfig.username": "postgres", "linkConfig.password": PASSWORD}
+            self.client.call("POST", f"/clusters/{self.cid}/cdm/link", {"links": [{
+                "name": name, "connector-name": "generic-jdbc-connector", "link-config-values": {"configs": [
+                    {"name": "linkConfig", "inputs": [{"name": k, "value": v} for k, v in inputs.items()]}]}}]})
+        self.client.call("POST", f"/clusters/{self.cid}/cdm/job", {"jobs": [{
+            "name": "orders", "from-connector-name": "generic-jdbc-connector",
+            "to-connector-name": "generic-jdbc-connector", "from-link-name": "src", "to-link-name": "dst",
+            "from-config-values": {"configs": [{"name": "fromJobConfig", "inputs": [
+                {"name": "fromJobConfig.schemaName", "value": "bench"},
+                {"name": "fromJobConfig.tableName", "value": "orders"}]}]},
+            "to-config-values": {"configs": [{"name": "toJobConfig", "inputs": [
+                {"name": "toJobConfig.schemaName", "value": "bench"},
+                {"name": "toJobConfig.tableName", "value": "orders"},
+                {"name": "toJobConfig.tablePreparation", "value": "DROP_AND_CREATE"}]}]},
+            "driver-config-values": {"configs": [{"name": "throttlingConfig", "inputs": [
+                {"name": "throttlingConfig.numExtractors", "value": str(self.extractors)}]}]}}]})
+
+    def _wait(self, ready: Callable[[], bool], what: str, timeout: float = 120) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc and self.proc.poll() is not None:
+                raise RuntimeError(f"opencdm serve exited: {self.log.read_text()[-3000:]}")
+            try:
+                if ready():
+                    return
+            except Exception:  # not up yet
+                pass
+            time.sleep(0.2)
+        raise RuntimeError(f"timed out waiting for {what}")
+
+    def run_job(self, timeout: float = 1800) -> dict:
+        """Start the job and poll its status; measured over the server's whole process tree."""
+        path = f"/clusters/{self.cid}/cdm/job/orders"
+        state: dict = {}
+
+        def finished() -> bool:
+            state.update(self.client.call("GET", f"{path}/status")["submissions"][0])
+            return state["status"] in ("SUCCEEDED", "FAILED")
+
+        self.client.call("PUT", f"{path}/start")
+        m = measure(self.proc.pid, finished, timeout)
+        if state["status"] != "SUCCEEDED":
+            raise RuntimeError(f"run {state['status']}: {state.get('error-summary')}")
+        counters = state["counters"]["org.apache.sqoop.submission.counter.SqoopCounters"]
+        lines = [ln for ln in self.log.read_text(errors="replace").splitlines() if "data path" in ln]
+        m["note"] = f"rows written {counters['ROWS_WRITTEN']}; {lines[-1].split(': ')[-1] if lines else '?'}"
+        return m
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(60)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+
+
+def sling_binary() -> Path:
+    """The sling binary from PyPI's sling-linux-amd64 wheel, installed into its own venv once."""
+    if not (SLING_VENV / "bin" / "python").exists():
+        subprocess.run([sys.executable, "-m", "venv", str(SLING_VENV)], check=True)
+    found = list(SLING_VENV.glob("lib/python*/site-packages/sling_linux_amd64/bin/sling-linux-amd64"))
+    if not found:
+        subprocess.run([str(SLING_VENV / "bin" / "pip"), "install", "-q", "sling-linux-amd64"], check=True)
+        found = list(SLING_VENV.glob("lib/python*/site-packages/sling_linux_amd64/bin/sling-linux-amd64"))
+    found[0].chmod(0o755)
+    return found[0]
+
+
+# -- the run ---------------------------------------------------------------------------------------
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--rows", type=int, default=5_000_000)
+    ap.add_argument("--runs", type=int, default=1, help="runs per case; the table shows the median wall time")
+    ap.add_argument("--cases", default="copy1,copy2,copy1pk,opencdm,sling")
+    ap.add_argument("--extractors", type=int, default=2, help="throttlingConfig.numExtractors of the opencdm job")
+    ap.add_argument("--keep", action="store_true", help="keep the temporary directory (PostgreSQL data, logs)")
+    args = ap.parse_args()
+    cases = [c.strip() for c in args.cases.split(",") if c.strip()]
+
+    root = Path(tempfile.mkdtemp(prefix="opencdm-bench-"))
+    root.chmod(0o755)
+    pg, server = Postgres(root), None
+    results: list[dict] = []
+    try:
+        print(f"PostgreSQL on 127.0.0.1:{pg.port}, data in {root}", flush=True)
+        pg.start()
+        started = time.monotonic()
+        pg.psql("src", "-v", f"rows={args.rows}", "-f", str(BENCH / "gen_orders.sql"))
+        lo, hi = (int(x) for x in pg.psql("src", "-c", "SELECT min(id), max(id) FROM bench.orders").split("|"))
+        heap = int(pg.psql("src", "-c", "SELECT pg_relation_size('bench.orders')"))
+        want = pg.checksum("src", "bench.orders")
+        print(f"bench.orders: {args.rows:,} rows, heap {heap / 2**20:.0f} MiB, generated in "
+              f"{time.monotonic() - started:.0f} s", flush=True)
+        if "opencdm" in cases:
+            server = OpencdmServer(root, pg, args.extractors)
+            server.start()
+        for run in range(1, args.runs + 1):  # cases interleaved, so a busy moment hits them alike
+            for case in cases:
+                pg.psql("dst", "-c", "DROP SCHEMA IF EXISTS bench CASCADE", "-c", "CREATE SCHEMA bench")
+                if case.startswith("copy"):
+                    pg.psql("dst", "-c", TARGET_DDL)
+                pg.psql("postgres", "-c", "CHECKPOINT")
+                os.sync()
+                result = {"case": case, "run": run}
+                try:
+                    if case in ("copy1", "copy2"):
+                        result.update(run_shell(copy_pipes(pg, int(case[-1]), lo, hi)))
+                    elif case == "copy1pk":
+                        add_pk = f"{' '.join(pg.psql_argv('dst'))} -c 'ALTER TABLE bench.orders ADD PRIMARY KEY (id)'"
+                        result.update(run_shell(f"{copy_pipes(pg, 1, lo, hi)} && {add_pk}"))
+                    elif case == "opencdm":
+                        result.update(server.run_job())
+                    elif case == "sling":
+                        binary = sling_binary()
+                        env = {**os.environ, "SLING_DISABLE_TELEMETRY": "true", "DISABLE_TELEMETRY": "1",
+                               "PGSRC": pg.url("src") + "?sslmode=disable", "PGDST": pg.url("dst") + "?sslmode=disable"}
+                        result.update(run_shell(f"{binary} run --src-conn PGSRC --src-stream bench.orders "
+                                                "--tgt-conn PGDST --tgt-object bench.orders --mode full-refresh", env))
+                    else:
+                        raise SystemExit(f"unknown case {case}")
+                    result["verified"] = pg.checksum("dst", "bench.orders") == want
+                except Exception as exc:  # a failed case is a row of the table, not the end of the run
+                    result.update(verified=False, note=f"FAILED: {str(exc)[-300:]}")
+                results.append(result)
+                print(json.dumps(result), flush=True)
+    finally:
+        if server:
+            server.stop()
+        pg.stop()
+        if args.keep:
+            print(f"kept {root}")
+        else:
+            shutil.rmtree(root, ignore_errors=True)
+    report(results, args.rows, heap)
+
+
+def report(results: list[dict], rows: int, heap: int) -> None:
+    by_case: dict[str, list[dict]] = {}
+    for r in results:
+        by_case.setdefault(r["case"], []).append(r)
+    summary = {}
+    for case, runs in by_case.items():
+        ok = [r for r in runs if r.get("verified")]
+        if ok:
+            wall = statistics.median(r["wall_s"] for r in ok)
+            summary[case] = {"wall": wall, "rps": rows / wall, "rss": max(r["rss_mib"] for r in ok),
+                             "pss": max(r["pss_mib"] for r in ok),
+                             "cpu": statistics.median(r["cpu_s"] for r in ok), "ok": f"{len(ok)}/{len(runs)}",
+                             "note": runs[-1].get("note", "")}
+        else:
+            summary[case] = {"ok": f"0/{len(runs)}", "note": runs[-1].get("note", "")}
+    mine = summary.get("opencdm", {}).get("rps")
+    print(f"\n{rows:,} rows, source heap {heap / 2**20:.0f} MiB (MiB/s = heap / wall)\n")
+    print("| case | wall s | rows/s | MiB/s | peak RSS MiB (tree) | peak PSS MiB | CPU-s | verified | opencdm / case "
+          "| note |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for case, s in summary.items():
+        if "wall" not in s:
+            print(f"| {case} | - | - | - | - | - | - | {s['ok']} | - | {s['note']} |")
+            continue
+        ratio = f"{mine / s['rps']:.2f}" if mine else "-"
+        print(f"| {case} | {s['wall']:.2f} | {s['rps']:,.0f} | {heap / 2**20 / s['wall']:.1f} | {s['rss']:.0f} | "
+              f"{s['pss']:.0f} | {s['cpu']:.1f} | {s['ok']} | {ratio} | {s['note']} |")
+
+
+if __name__ == "__main__":
+    main()

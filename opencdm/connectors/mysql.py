@@ -1,0 +1,519 @@
+"""MySQL / MariaDB dialect of ``generic-jdbc-connector`` (``linkConfig.databaseType`` = ``MYSQL``).
+
+* **Reads** stream through connectorx (``arrow_stream``): the MySQL binary protocol is decoded
+  into Arrow in Rust, ``linkConfig.fetchSize`` rows per batch, so memory stays bounded and no
+  Python runs per value. Each column is selected through an expression that hands connectorx
+  only values it decodes exactly: decimals as text (parsed into ``decimal128`` by Arrow),
+  dates and times as integer day/microsecond counts (so zero dates such as ``0000-00-00``
+  come out as NULL instead of crashing the decoder), ``TIMESTAMP`` as UTC epoch microseconds.
+  connectorx has no TLS, so a link with ``useSSL`` reads over PyMySQL (server-side cursor),
+  through the same expressions, about five times slower.
+* **Metadata, DDL and writes** use PyMySQL (pure Python; every byte of bulk data is formatted
+  by pyarrow in C). A stage partition is written in one transaction as one
+  ``LOAD DATA LOCAL INFILE`` stream of tab-separated text (``usingNative``, the default), or as
+  multi-row ``INSERT`` statements of ``commitSize`` rows (``usingNative=false``, or when the
+  server refuses LOCAL INFILE). The LOCAL INFILE stream is served from memory and only under
+  the name this loader asked for: a server asking for any other file gets nothing (a hostile
+  server cannot read the opencdm host's files).
+* Sessions run in strict SQL mode with ``time_zone='+00:00'``, so a value that does not fit its
+  target column fails the job instead of being truncated.
+
+MySQL has no transactional DDL: ``DROP_AND_CREATE`` drops and re-creates the target before the
+move, so a move that fails after that leaves the new, empty table behind.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+import re
+import uuid
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+from urllib.parse import quote
+
+import pyarrow as pa
+
+from opencdm.connectors import config
+from opencdm.connectors import mysql_types as types
+from opencdm.connectors.sql import (
+    PART_COLUMN, PK_KEY, Column, Dialect, derived_table, field_dialect, field_type, int_literal, plain_type,
+    quote_ident,
+)
+from opencdm.errors import (
+    CDM_CODES, CdmError, ExtractFailed, LinkRejected, LinkUnreachable, LoadFailed, MissingDriver,
+)
+
+log = logging.getLogger(__name__)
+
+SQL_MODE = "STRICT_ALL_TABLES,ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION,NO_AUTO_VALUE_ON_ZERO"
+TABLE_OPTIONS = "ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"
+_COLUMNS = """SELECT COLUMN_NAME, DATA_TYPE, COLUMN_TYPE, IS_NULLABLE, NUMERIC_PRECISION, NUMERIC_SCALE
+FROM information_schema.COLUMNS
+WHERE TABLE_SCHEMA = COALESCE(%s, DATABASE()) AND CAST(TABLE_NAME AS BINARY) = CAST(%s AS BINARY)
+ORDER BY ORDINAL_POSITION"""
+_PRIMARY_KEY = """SELECT COLUMN_NAME FROM information_schema.STATISTICS
+WHERE TABLE_SCHEMA = COALESCE(%s, DATABASE()) AND CAST(TABLE_NAME AS BINARY) = CAST(%s AS BINARY)
+  AND INDEX_NAME = 'PRIMARY' ORDER BY SEQ_IN_INDEX"""
+_JSON_CHECKS = """SELECT CHECK_CLAUSE FROM information_schema.CHECK_CONSTRAINTS
+WHERE CONSTRAINT_SCHEMA = COALESCE(%s, DATABASE()) AND CAST(TABLE_NAME AS BINARY) = CAST(%s AS BINARY)"""
+
+
+def _pymysql() -> Any:
+    try:
+        import pymysql
+    except ImportError as exc:
+        raise MissingDriver("The MySQL driver is missing: pip install pymysql") from exc
+    return pymysql
+
+
+def _connectorx() -> Any:
+    try:
+        import connectorx
+    except ImportError as exc:
+        raise MissingDriver("The MySQL reader is missing: pip install connectorx") from exc
+    return connectorx
+
+
+# --- error translation --------------------------------------------------------------------------
+
+_CX_ERROR = re.compile(r"ERROR (\d+) \(([0-9A-Z]{5})\): (.*?)\s*\}?\s*$", re.S)
+
+
+def _scrub(text: str, secret: str | None) -> str:
+    line = " ".join(str(text).split())[:500].rstrip(".")
+    return line.replace(secret, "***") if secret else line
+
+
+def _translate(code: int, message: str, failure: type[CdmError], table: str | None, secret: str | None) -> CdmError:
+    cause = _scrub(message, secret)
+    if code == 1146:
+        m = re.search(r"Table '([^']+)' doesn't exist", cause)
+        return LinkRejected(CDM_CODES["Cdm.0900"] % (m.group(1) if m else table), code="Cdm.0900")
+    if code in (1044, 1045, 1698, 1251, 2059):
+        return LinkRejected(f"{CDM_CODES['Cdm.0950']} Cause: {cause}.", code="Cdm.0950")
+    if code == 1049:
+        return LinkRejected(CDM_CODES["Cdm.0901"] % cause, code="Cdm.0901")
+    if code in (2002, 2003, 2005, 2006, 2013, 2026, 1040, 1053, 1129, 1927):
+        return LinkUnreachable(CDM_CODES["Cdm.0901"] % cause, code="Cdm.0901")
+    return failure(CDM_CODES["Cdm.0902"] % cause, code="Cdm.0902")
+
+
+def _driver_error(exc: Exception, failure: type[CdmError], table: str | None, secret: str | None) -> CdmError:
+    args = getattr(exc, "args", ())
+    code = args[0] if args and isinstance(args[0], int) else 0
+    message = args[1] if len(args) > 1 else str(exc)
+    return _translate(code, str(message), failure, table, secret)
+
+
+def _reader_error(exc: BaseException, failure: type[CdmError], table: str | None, secret: str | None) -> CdmError:
+    """connectorx raises RuntimeError (and, on values it cannot decode, a Rust panic) with text only."""
+    m = _CX_ERROR.search(str(exc))
+    if m:
+        return _translate(int(m.group(1)), m.group(3), failure, table, secret)
+    return failure(CDM_CODES["Cdm.0233"] % _scrub(str(exc), secret), code="Cdm.0233")
+
+
+def _bind(sql: str, params: Sequence[Any]) -> tuple[str, tuple | None]:
+    """PyMySQL's ``(query, args)``. SQL built with ``param`` tokens may hold a user's literal %
+    (``LIKE 'a%'`` in a whereClause), which must become %% once there are args; our own
+    queries use %s directly."""
+    if not params:
+        return sql, None
+    if "\x00" in sql:
+        sql = re.sub(r"\x00\d+\x00", "%s", sql.replace("%", "%%"))
+    return sql, tuple(params)
+
+
+def _is_panic(exc: BaseException) -> bool:
+    return type(exc).__name__ == "PanicException"
+
+
+# --- the dialect --------------------------------------------------------------------------------
+
+class MysqlDialect(Dialect):
+    name = "mysql"
+    q = "`"
+    _server: str | None = None  # VERSION(), once per instance
+
+    def validate(self) -> None:
+        config.require(self.link, "linkConfig.host", "linkConfig.port", "linkConfig.username",
+                       "linkConfig.password")
+        port = config.get_int(self.link, "linkConfig.port")
+        if not 0 < port < 65536:
+            raise config.invalid("linkConfig.port", port, "a TCP port")
+        self.properties()
+
+    def properties(self) -> dict[str, str]:
+        """``linkConfig.jdbcProperties``: a JSON object (or a map) of Connector/J property names."""
+        raw = self.link.get("linkConfig.jdbcProperties")
+        if raw is None or raw == "":
+            return {}
+        if isinstance(raw, str):
+            try:
+                raw = json.loads(raw)
+            except ValueError:
+                raise config.invalid("linkConfig.jdbcProperties", raw, "a JSON object") from None
+        if not isinstance(raw, dict):
+            raise config.invalid("linkConfig.jdbcProperties", raw, "a JSON object")
+        return {str(k): str(v).lower() if isinstance(v, bool) else str(v) for k, v in raw.items()}
+
+    def _flag(self, name: str, default: bool) -> bool:
+        return config.get_bool(self.properties(), name, default)
+
+    def ssl(self) -> bool:
+        return (config.get_bool(self.link, "linkConfig.useSSL") or self._flag("useSSL", False)
+                or self._flag("requireSSL", False))
+
+    def check(self) -> None:
+        with self.connect(LinkRejected) as conn:
+            self.query(conn, "SELECT 1")
+
+    def _kwargs(self) -> dict[str, Any]:
+        self.validate()
+        timeout = config.get_int(self.properties(), "connectTimeout", 10000)
+        kwargs = dict(
+            host=config.get_str(self.link, "linkConfig.host"), port=config.get_int(self.link, "linkConfig.port"),
+            user=config.get_str(self.link, "linkConfig.username"),
+            password=config.get_secret(self.link, "linkConfig.password"),
+            database=config.get_str(self.link, "linkConfig.database"), charset="utf8mb4", autocommit=False,
+            connect_timeout=max(1, min(timeout // 1000 if timeout else 31536000, 31536000)),
+            init_command=f"SET SESSION sql_mode='{SQL_MODE}', time_zone='+00:00', explicit_defaults_for_timestamp=ON",
+        )
+        if self.ssl():  # encrypted, like Connector/J useSSL without a trust store: the certificate is not verified
+            kwargs["ssl"] = {"verify_mode": False, "check_hostname": False}
+        elif config.given(self.link, "linkConfig.useSSL"):  # explicitly off; unset: TLS when the server offers it
+            kwargs["ssl_disabled"] = True
+        return kwargs
+
+    @contextmanager
+    def connect(self, failure: type[CdmError], table: str | None = None, write: bool = False,
+                infile: bool = False) -> Iterator[Any]:
+        pymysql = _pymysql()
+        secret = config.get_secret(self.link, "linkConfig.password")
+        try:
+            conn = _connection_class()(**self._kwargs(), local_infile=infile)
+            with conn.cursor() as cur:
+                cur.execute("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
+        except pymysql.MySQLError as exc:
+            raise _driver_error(exc, LinkRejected, table, secret) from exc
+        try:
+            yield conn
+        except pymysql.MySQLError as exc:
+            raise _driver_error(exc, failure, table, secret) from exc
+        except pa.ArrowException as exc:
+            raise failure(str(exc)) from exc
+        finally:
+            try:
+                conn.close()
+            except Exception:  # noqa: BLE001 - closing a broken connection must not hide the real error
+                pass
+
+    @contextmanager
+    def transaction(self, conn: Any) -> Iterator[None]:
+        conn.begin()
+        try:
+            yield
+        except BaseException:
+            try:
+                conn.rollback()
+            except Exception:  # noqa: BLE001 - the original error matters more than a failed rollback
+                pass
+            raise
+        conn.commit()
+
+    def param(self, i: int) -> str:
+        return f"\x00{int(i)}\x00"  # a token ``_bind`` turns into %s once literal % signs are escaped
+
+    def inline(self, value: Any) -> str | None:
+        return int_literal(value)
+
+    def columns(self, conn: Any, schema: str | None, table: str) -> list[Column] | None:
+        rows = self.query(conn, _COLUMNS, [schema, table])
+        if not rows:
+            return None
+        json_cols: set[str] = set()
+        if any(r[1].lower() == "longtext" for r in rows) and self._mariadb(conn):
+            for (clause,) in self.query(conn, _JSON_CHECKS, [schema, table]):
+                m = re.fullmatch(r"json_valid\(`((?:[^`]|``)+)`\)", clause.strip())
+                if m:
+                    json_cols.add(m.group(1).replace("``", "`"))
+        tiny_bool = self._flag("tinyInt1isBit", True)
+        out = []
+        for name, data_type, declared, nullable, precision, scale in rows:
+            if name in json_cols:
+                data_type, declared = "json", "json"
+            out.append(types.column(name, data_type, declared, nullable == "YES", precision, scale, tiny_bool))
+        return out
+
+    def _version(self, conn: Any) -> str:
+        if self._server is None:
+            self._server = str(self.query(conn, "SELECT VERSION()")[0][0])
+        return self._server
+
+    def _mariadb(self, conn: Any) -> bool:
+        return "mariadb" in self._version(conn).lower()
+
+    def primary_key(self, conn: Any, schema: str | None, table: str) -> list[str]:
+        return [r[0] for r in self.query(conn, _PRIMARY_KEY, [schema, table])]
+
+    random_function = "RAND()"
+
+    def default_schema(self, conn: Any) -> str | None:
+        return self.query(conn, "SELECT DATABASE()")[0][0]
+
+    def tables(self, conn: Any) -> list[tuple[str | None, str]]:
+        return [(s, t) for s, t in self.query(
+            conn, "SELECT TABLE_SCHEMA, TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA NOT IN "
+                  "('mysql', 'information_schema', 'performance_schema', 'sys')")]
+
+    def query_columns(self, conn: Any, sql: str) -> list[Column]:
+        with conn.cursor() as cur:
+            cur.execute(f"SELECT * FROM {derived_table(sql)} LIMIT 0")
+            fields = cur._result.fields if cur._result is not None else []
+        tiny_bool = self._flag("tinyInt1isBit", True)
+        return [types.result_column(f, tiny_bool) for f in fields]
+
+    def query(self, conn: Any, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
+        with conn.cursor() as cur:
+            cur.execute(*_bind(sql, params))
+            return list(cur.fetchall())
+
+    def execute(self, conn: Any, sql: str) -> None:
+        with conn.cursor() as cur:
+            cur.execute(sql)
+
+    # reads ----------------------------------------------------------------------------------------
+
+    def _fetch_size(self) -> int:
+        return min(max(config.get_int(self.link, "linkConfig.fetchSize", 65536), 1024), 1 << 20)
+
+    def read(self, conn: Any, sql: str, params: Sequence[Any], schema: pa.Schema) -> Iterator[pa.RecordBatch]:
+        if params:
+            with conn.cursor() as cur:
+                sql = cur.mogrify(*_bind(sql, params))
+        reader = self._read_driver if self.ssl() else self._read_connectorx
+        for batch in reader(conn, sql, schema):
+            if batch.num_rows:
+                yield pa.RecordBatch.from_arrays([types.convert(c, f) for c, f in zip(batch.columns, schema)],
+                                                 schema=schema)
+
+    def _cx_url(self) -> str:
+        host = config.get_str(self.link, "linkConfig.host")
+        host = f"[{host}]" if ":" in host else host
+        user = quote(config.get_str(self.link, "linkConfig.username"), safe="")
+        password = quote(config.get_secret(self.link, "linkConfig.password"), safe="")
+        db = quote(config.get_str(self.link, "linkConfig.database", ""), safe="")
+        port = config.get_int(self.link, "linkConfig.port")
+        return f"mysql://{user}:{password}@{host}:{port}/{db}?prefer_socket=false"
+
+    def _read_connectorx(self, conn: Any, sql: str, schema: pa.Schema) -> Iterator[pa.RecordBatch]:
+        cx = _connectorx()
+        if self._mariadb(conn):  # a stalled consumer must not time the stream out
+            sql = f"SET STATEMENT net_write_timeout=86400, max_statement_time=0 FOR {sql}"
+        secret = config.get_secret(self.link, "linkConfig.password")
+        try:
+            reader = cx.read_sql(self._cx_url(), sql, return_type="arrow_stream", batch_size=self._fetch_size())
+            yield from reader
+        except (RuntimeError, pa.ArrowException) as exc:
+            raise _reader_error(exc, ExtractFailed, None, secret) from exc
+        except BaseException as exc:
+            if _is_panic(exc):
+                raise _reader_error(exc, ExtractFailed, None, secret) from None
+            raise
+
+    def _read_driver(self, conn: Any, sql: str, schema: pa.Schema) -> Iterator[pa.RecordBatch]:
+        pymysql = _pymysql()
+        size = self._fetch_size()
+        with conn.cursor(pymysql.cursors.SSCursor) as cur:
+            cur.execute(sql)
+            while rows := cur.fetchmany(size):
+                yield pa.RecordBatch.from_arrays([pa.array(col) for col in zip(*rows)], names=schema.names)
+
+    # writes ---------------------------------------------------------------------------------------
+
+    def create_stage(self, conn: Any, schema: str | None, stage: str, fields: pa.Schema) -> None:
+        table = self.table(schema, stage)
+        cols = [f"{quote_ident(f.name, self.q)} {types.stage_type(f.type)}" for f in fields if f.name != PART_COLUMN]
+        self.execute(conn, f"DROP TABLE IF EXISTS {table}")
+        self.execute(conn, f"CREATE TABLE {table} ({', '.join(cols)}, {PART_COLUMN} int NOT NULL) {TABLE_OPTIONS}")
+
+    def load_stage(self, schema: str | None, stage: str, index: int, batches: Iterable[pa.RecordBatch]) -> int:
+        native = config.get_bool(self.link, "linkConfig.usingNative", True) and self._flag("allowLoadLocalInfile", True)
+        table = self.table(schema, stage)
+        rows = 0
+
+        def feed() -> Iterator[pa.RecordBatch]:
+            nonlocal rows
+            for batch in batches:
+                if batch.num_rows:
+                    rows += batch.num_rows
+                    part = pa.nulls(batch.num_rows, pa.int32()).fill_null(index)
+                    yield pa.RecordBatch.from_arrays([*batch.columns, part],
+                                                     schema=batch.schema.append(pa.field(PART_COLUMN, pa.int32())))
+
+        with self.connect(LoadFailed, stage, write=True, infile=native) as conn, self.transaction(conn):
+            self.execute(conn, f"DELETE FROM {table} WHERE {PART_COLUMN} = {int(index)}")
+            it = feed()
+            first = next(it, None)
+            if first is None:
+                return 0
+            names = ", ".join(quote_ident(n, self.q) for n in first.schema.names)
+            source = itertools.chain((first,), it)
+            if native and self._load_data(conn, table, names, source):
+                return rows
+            self._insert(conn, table, names, source)
+        return rows
+
+    def _chunk_rows(self) -> int:
+        return max(1, config.get_int(self.link, "linkConfig.commitSize", 10000))
+
+    def _load_data(self, conn: Any, table: str, names: str, batches: Iterator[pa.RecordBatch]) -> bool:
+        """Stream every batch as one LOAD DATA LOCAL INFILE; False (nothing consumed) when LOCAL is refused."""
+        pymysql = _pymysql()
+        infile = _Infile(f"opencdm-{uuid.uuid4().hex}.tsv", (types.tsv(b) for b in batches))
+        conn.opencdm_infile = infile
+        try:
+            self.execute(conn, f"LOAD DATA LOCAL INFILE '{infile.name}' INTO TABLE {table} CHARACTER SET binary"
+                               f" FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n' ({names})")
+        except pymysql.MySQLError as exc:
+            infile.reraise()
+            if exc.args and exc.args[0] in (1148, 3948, 4166) and not infile.started:
+                log.warning("The server refuses LOAD DATA LOCAL INFILE (%s); loading with INSERT statements", exc)
+                return False
+            raise
+        finally:
+            conn.opencdm_infile = None
+        infile.reraise()
+        self._raise_warnings(conn)
+        return True
+
+    def _raise_warnings(self, conn: Any) -> None:
+        """LOAD DATA LOCAL turns conversion errors into warnings: any warning fails the load."""
+        result = getattr(conn, "_result", None)
+        if result is not None and getattr(result, "warning_count", 0):
+            shown = self.query(conn, "SHOW WARNINGS LIMIT 3")
+            raise LoadFailed(CDM_CODES["Cdm.0234"] % "; ".join(f"{w[2]}" for w in shown), code="Cdm.0234")
+
+    def _insert(self, conn: Any, table: str, names: str, batches: Iterator[pa.RecordBatch]) -> None:
+        chunk = self._chunk_rows()
+        limit = max(1 << 16, min(int(getattr(conn, "max_allowed_packet", 16 << 20)), 64 << 20) - 4096)
+        head = f"INSERT INTO {table} ({names}) VALUES ".encode()
+        for batch in batches:
+            for start in range(0, batch.num_rows, chunk):
+                self._insert_rows(conn, head, types.sql_rows(batch.slice(start, chunk)), limit)
+
+    def _insert_rows(self, conn: Any, head: bytes, rows: pa.Array, limit: int) -> None:
+        body = types.values_buffer(rows)
+        if len(body) + len(head) > limit and len(rows) > 1:
+            half = len(rows) // 2
+            self._insert_rows(conn, head, rows.slice(0, half), limit)
+            self._insert_rows(conn, head, rows.slice(half), limit)
+            return
+        with conn.cursor() as cur:
+            cur.execute(head + bytes(body[:-1]))  # drop the trailing comma
+
+    def ddl_type(self, conn: Any, f: pa.Field) -> str:
+        declared = field_type(f)
+        pk = PK_KEY in (f.metadata or {})
+        if declared and field_dialect(f) == self.name:
+            low = declared.lower()
+            if low.startswith(("char", "varchar", "tinytext", "text", "mediumtext", "longtext", "enum", "set")):
+                return f"{declared} {types.TEXT_CHARSET}"
+            return declared
+        uuid_type = self._mariadb(conn)
+        t = plain_type(f.type)
+        portable = types.portable(declared, pk, uuid_type)
+        if portable and not (pk and portable.startswith("longtext")):
+            return portable
+        return types.arrow_ddl(t, pk)
+
+    def cast(self, expr: str, col: Column) -> str:
+        return expr  # strict mode converts on assignment and fails on any loss; CAST has few target types
+
+    def clear_sql(self, table: str) -> str:
+        return f"DELETE FROM {table}"  # TRUNCATE would commit the move's transaction half way
+
+
+class _Infile:
+    """The one LOCAL INFILE a loader offers: its name and its bytes, and what went wrong sending them."""
+
+    def __init__(self, name: str, chunks: Iterator[memoryview]) -> None:
+        self.name, self.chunks = name, chunks
+        self.started = False
+        self.error: BaseException | None = None
+
+    def send(self, conn: Any, requested: str) -> None:
+        """Write the file to the server as LOCAL INFILE packets; any other name gets an empty file."""
+        if requested != self.name:
+            self.error = LoadFailed(f"The MySQL server asked for the local file [{requested[:200]}], which opencdm "
+                                    "did not offer; refused.")
+            return
+        self.started = True
+        step = max(4096, min(conn.max_allowed_packet - 1024, 1 << 20))
+        try:
+            for buf in self.chunks:
+                for start in range(0, len(buf), step):
+                    conn.write_packet(buf[start:start + step])
+        except Exception as exc:  # the source failed (or was cancelled): end the file, the caller rolls back
+            self.error = exc
+
+    def reraise(self) -> None:
+        if self.error is not None:
+            raise self.error
+
+
+def _connection_class() -> type:
+    """A PyMySQL connection that answers LOAD DATA LOCAL INFILE only with the ``_Infile`` it holds.
+
+    PyMySQL's own handler opens whatever path the server names: a hostile server could read any
+    file of the opencdm host. This one serves the loader's in-memory stream, for its name only.
+    """
+    global _CONNECTION
+    if _CONNECTION is not None:
+        return _CONNECTION
+    pymysql = _pymysql()
+    from pymysql.connections import MySQLResult
+    from pymysql.protocol import LoadLocalPacketWrapper
+
+    class _Result(MySQLResult):
+        def _read_load_local_packet(self, first_packet: Any) -> None:
+            conn = self.connection
+            name = LoadLocalPacketWrapper(first_packet).filename
+            name = name.decode("utf-8", "replace") if isinstance(name, bytes) else str(name)
+            infile = getattr(conn, "opencdm_infile", None)
+            try:
+                if infile is None:
+                    raise LoadFailed(f"The MySQL server asked for the local file [{name[:200]}] unprompted; refused.")
+                infile.send(conn, name)
+            finally:
+                conn.write_packet(b"")  # end of file
+                ok_packet = conn._read_packet()
+            if not ok_packet.is_ok_packet():
+                if infile is not None:
+                    infile.reraise()
+                raise pymysql.err.OperationalError(2014, "Commands out of sync")
+            self._read_ok_packet(ok_packet)
+            infile.reraise()  # a refused name or a failed source; the connection is in sync again
+
+    class _Connection(pymysql.connections.Connection):
+        opencdm_infile: _Infile | None = None
+
+        def _read_query_result(self, unbuffered: bool = False) -> int:
+            if unbuffered:
+                return super()._read_query_result(unbuffered)
+            self._result = None
+            result = _Result(self)
+            result.read()
+            self._result = result
+            if result.server_status is not None:
+                self.server_status = result.server_status
+            return result.affected_rows
+
+    _CONNECTION = _Connection
+    return _CONNECTION
+
+
+_CONNECTION: type | None = None
