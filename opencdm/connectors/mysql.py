@@ -3,7 +3,7 @@
 * **Reads** stream through connectorx (``arrow_stream``): the MySQL binary protocol is decoded
   into Arrow in Rust, ``linkConfig.fetchSize`` rows per batch, so memory stays bounded and no
   Python runs per value. Each column is selected through an expression that hands connectorx
-  only values it decodes exactly: decimals as text (parsed into ``decimal128`` by Arrow),
+  only values it decodes exactly: wide decimals as text (parsed into ``decimal128`` by Arrow),
   dates and times as integer day/microsecond counts (so zero dates such as ``0000-00-00``
   come out as NULL instead of crashing the decoder), ``TIMESTAMP`` as UTC epoch microseconds.
   connectorx has no TLS, so a link with ``useSSL`` reads over PyMySQL (server-side cursor),
@@ -17,6 +17,9 @@
   server cannot read the opencdm host's files).
 * Sessions run in strict SQL mode with ``time_zone='+00:00'``, so a value that does not fit its
   target column fails the job instead of being truncated.
+
+Type mapping and value formatting live in ``mysql_types``, the LOCAL INFILE guard in
+``mysql_infile``; docs/types.md has the whole matrix.
 
 MySQL has no transactional DDL: ``DROP_AND_CREATE`` drops and re-creates the target before the
 move, so a move that fails after that leaves the new, empty table behind.
@@ -37,6 +40,7 @@ from urllib.parse import quote
 import pyarrow as pa
 
 from opencdm.connectors import config
+from opencdm.connectors import mysql_infile as infile_mod
 from opencdm.connectors import mysql_types as types
 from opencdm.connectors.sql import (
     PART_COLUMN, PK_KEY, Column, Dialect, derived_table, field_dialect, field_type, int_literal, plain_type,
@@ -57,6 +61,8 @@ ORDER BY ORDINAL_POSITION"""
 _PRIMARY_KEY = """SELECT COLUMN_NAME FROM information_schema.STATISTICS
 WHERE TABLE_SCHEMA = COALESCE(%s, DATABASE()) AND CAST(TABLE_NAME AS BINARY) = CAST(%s AS BINARY)
   AND INDEX_NAME = 'PRIMARY' ORDER BY SEQ_IN_INDEX"""
+_TABLE_ROWS = """SELECT TABLE_ROWS FROM information_schema.TABLES
+WHERE TABLE_SCHEMA = COALESCE(%s, DATABASE()) AND CAST(TABLE_NAME AS BINARY) = CAST(%s AS BINARY)"""
 _JSON_CHECKS = """SELECT CHECK_CLAUSE FROM information_schema.CHECK_CONSTRAINTS
 WHERE CONSTRAINT_SCHEMA = COALESCE(%s, DATABASE()) AND CAST(TABLE_NAME AS BINARY) = CAST(%s AS BINARY)"""
 
@@ -194,7 +200,7 @@ class MysqlDialect(Dialect):
         pymysql = _pymysql()
         secret = config.get_secret(self.link, "linkConfig.password")
         try:
-            conn = _connection_class()(**self._kwargs(), local_infile=infile)
+            conn = infile_mod.connection_class()(**self._kwargs(), local_infile=infile)
             with conn.cursor() as cur:
                 cur.execute("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
         except pymysql.MySQLError as exc:
@@ -268,6 +274,18 @@ class MysqlDialect(Dialect):
         return [(s, t) for s, t in self.query(
             conn, "SELECT TABLE_SCHEMA, TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA NOT IN "
                   "('mysql', 'information_schema', 'performance_schema', 'sys')")]
+
+    def sample_keys(self, conn: Any, source: str, key: str, cond: str, params: Sequence[Any], n: int,
+                    table: tuple[str | None, str] | None = None) -> list:
+        """A Bernoulli sample (``RAND() < f``) sized from InnoDB's row estimate: one scan of the key,
+        no sort of the whole table as ``ORDER BY RAND() LIMIT n`` needs (0.15 s instead of 0.9 s
+        for a million rows)."""
+        estimate = self.query(conn, _TABLE_ROWS, list(table)) if table is not None else []
+        rows = int(estimate[0][0] or 0) if estimate else 0
+        if rows <= 2 * n:
+            return super().sample_keys(conn, source, key, cond, params, n, table)
+        sql = f"SELECT {key} AS k FROM {source} WHERE {cond} AND RAND() < {1.5 * n / rows:.6g} ORDER BY k"
+        return [r[0] for r in self.query(conn, sql, params)]
 
     def query_columns(self, conn: Any, sql: str) -> list[Column]:
         with conn.cursor() as cur:
@@ -373,7 +391,7 @@ class MysqlDialect(Dialect):
     def _load_data(self, conn: Any, table: str, names: str, batches: Iterator[pa.RecordBatch]) -> bool:
         """Stream every batch as one LOAD DATA LOCAL INFILE; False (nothing consumed) when LOCAL is refused."""
         pymysql = _pymysql()
-        infile = _Infile(f"opencdm-{uuid.uuid4().hex}.tsv", (types.tsv(b) for b in batches))
+        infile = infile_mod.Infile(f"opencdm-{uuid.uuid4().hex}.tsv", (types.tsv(b) for b in batches))
         conn.opencdm_infile = infile
         try:
             self.execute(conn, f"LOAD DATA LOCAL INFILE '{infile.name}' INTO TABLE {table} CHARACTER SET binary"
@@ -423,7 +441,8 @@ class MysqlDialect(Dialect):
             if low.startswith(("char", "varchar", "tinytext", "text", "mediumtext", "longtext", "enum", "set")):
                 return f"{declared} {types.TEXT_CHARSET}"
             return declared
-        uuid_type = self._mariadb(conn)
+        version = re.match(r"(\d+)\.(\d+)", self._version(conn))
+        uuid_type = self._mariadb(conn) and version is not None and (int(version[1]), int(version[2])) >= (10, 7)
         t = plain_type(f.type)
         portable = types.portable(declared, pk, uuid_type)
         if portable and not (pk and portable.startswith("longtext")):
@@ -435,85 +454,3 @@ class MysqlDialect(Dialect):
 
     def clear_sql(self, table: str) -> str:
         return f"DELETE FROM {table}"  # TRUNCATE would commit the move's transaction half way
-
-
-class _Infile:
-    """The one LOCAL INFILE a loader offers: its name and its bytes, and what went wrong sending them."""
-
-    def __init__(self, name: str, chunks: Iterator[memoryview]) -> None:
-        self.name, self.chunks = name, chunks
-        self.started = False
-        self.error: BaseException | None = None
-
-    def send(self, conn: Any, requested: str) -> None:
-        """Write the file to the server as LOCAL INFILE packets; any other name gets an empty file."""
-        if requested != self.name:
-            self.error = LoadFailed(f"The MySQL server asked for the local file [{requested[:200]}], which opencdm "
-                                    "did not offer; refused.")
-            return
-        self.started = True
-        step = max(4096, min(conn.max_allowed_packet - 1024, 1 << 20))
-        try:
-            for buf in self.chunks:
-                for start in range(0, len(buf), step):
-                    conn.write_packet(buf[start:start + step])
-        except Exception as exc:  # the source failed (or was cancelled): end the file, the caller rolls back
-            self.error = exc
-
-    def reraise(self) -> None:
-        if self.error is not None:
-            raise self.error
-
-
-def _connection_class() -> type:
-    """A PyMySQL connection that answers LOAD DATA LOCAL INFILE only with the ``_Infile`` it holds.
-
-    PyMySQL's own handler opens whatever path the server names: a hostile server could read any
-    file of the opencdm host. This one serves the loader's in-memory stream, for its name only.
-    """
-    global _CONNECTION
-    if _CONNECTION is not None:
-        return _CONNECTION
-    pymysql = _pymysql()
-    from pymysql.connections import MySQLResult
-    from pymysql.protocol import LoadLocalPacketWrapper
-
-    class _Result(MySQLResult):
-        def _read_load_local_packet(self, first_packet: Any) -> None:
-            conn = self.connection
-            name = LoadLocalPacketWrapper(first_packet).filename
-            name = name.decode("utf-8", "replace") if isinstance(name, bytes) else str(name)
-            infile = getattr(conn, "opencdm_infile", None)
-            try:
-                if infile is None:
-                    raise LoadFailed(f"The MySQL server asked for the local file [{name[:200]}] unprompted; refused.")
-                infile.send(conn, name)
-            finally:
-                conn.write_packet(b"")  # end of file
-                ok_packet = conn._read_packet()
-            if not ok_packet.is_ok_packet():
-                if infile is not None:
-                    infile.reraise()
-                raise pymysql.err.OperationalError(2014, "Commands out of sync")
-            self._read_ok_packet(ok_packet)
-            infile.reraise()  # a refused name or a failed source; the connection is in sync again
-
-    class _Connection(pymysql.connections.Connection):
-        opencdm_infile: _Infile | None = None
-
-        def _read_query_result(self, unbuffered: bool = False) -> int:
-            if unbuffered:
-                return super()._read_query_result(unbuffered)
-            self._result = None
-            result = _Result(self)
-            result.read()
-            self._result = result
-            if result.server_status is not None:
-                self.server_status = result.server_status
-            return result.affected_rows
-
-    _CONNECTION = _Connection
-    return _CONNECTION
-
-
-_CONNECTION: type | None = None

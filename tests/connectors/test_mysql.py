@@ -18,7 +18,8 @@ import pytest
 
 from opencdm.connectors import get
 from opencdm.connectors.base import ConnectorContext, KeyRange, LoadResult, WholeSource
-from opencdm.connectors.mysql import MysqlDialect, _Infile
+from opencdm.connectors.mysql import MysqlDialect
+from opencdm.connectors.mysql_infile import Infile
 from opencdm.errors import ExtractFailed, InvalidInput, LinkRejected, LinkUnreachable, LoadFailed
 from tests.connectors import jdbc_data as data
 from tests.infra.postgres import free_port
@@ -262,7 +263,7 @@ def test_the_server_cannot_read_other_local_files(env, tmp_path):
     dialect = MysqlDialect(env.link(), env.ctx)
     env.sql("CREATE TABLE IF NOT EXISTS sink (line text)")
     with dialect.connect(LoadFailed, infile=True) as conn:
-        conn.opencdm_infile = _Infile("offered.tsv", iter([memoryview(b"fine\n")]))
+        conn.opencdm_infile = Infile("offered.tsv", iter([memoryview(b"fine\n")]))
         with pytest.raises(LoadFailed, match="did not offer"):  # a hostile server asks for another file
             dialect.execute(conn, f"LOAD DATA LOCAL INFILE '{secret}' INTO TABLE sink")
         conn.opencdm_infile = None
@@ -340,3 +341,15 @@ def test_auto_create_extends_char_columns_and_copies_not_null(env, dst):
             got = conn.execute("SELECT attname, format_type(atttypid, atttypmod), attnotnull FROM pg_attribute"
                                " WHERE attrelid = %s::regclass AND attnum > 0 ORDER BY attnum", [table]).fetchall()
         assert got == [("id", "bigint", True), ("v", "character varying(60)", False), ("s", "text", False)]
+
+
+def test_key_sample_of_a_big_table_is_one_scan_without_a_sort(env):
+    env.sql("CREATE TABLE big (id bigint PRIMARY KEY, x int)",
+            "INSERT INTO big SELECT seq, seq % 7 FROM seq_1_to_60000", "ANALYZE TABLE big")
+    dialect = MysqlDialect(env.link(), env.ctx)
+    with dialect.connect(ExtractFailed) as conn:
+        keys = dialect.sample_keys(conn, dialect.table(env.db, "big"), "`id`", "`x` > 0", [], 1000, (env.db, "big"))
+    assert 500 < len(keys) < 5000 and keys == sorted(keys) and len(set(keys)) == len(keys)
+    assert all(k % 7 for k in keys)
+    parts = JDBC.extractor(env.link(), from_job(env, **{"fromJobConfig.tableName": "big"}), env.ctx).partitions(4)
+    assert len(parts) == 4
