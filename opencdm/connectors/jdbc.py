@@ -363,15 +363,17 @@ class JdbcLoader(Loader):
                 if not d.typed_stage:
                     d.create_stage(conn, self.schema_name, self.stage, schema)
                 else:
+                    checks: list[str] = []
                     if owned:
                         pk = primary_key_targets(targets, schema)
                         stage_cols = [(n, t, nn or n in pk) for n, t, nn in self._final_columns(conn, targets, schema)]
                     else:
                         by_name = {c.name: c for c in cols}
-                        stage_cols, pk = [(n, by_name[n].type, False) for n in names], []
+                        not_null, checks = d.kept_constraints(conn, self.schema_name, self.table_name, names)
+                        stage_cols, pk = [(n, by_name[n].type, n in not_null) for n in names], []
                     deferred = bool(pk) and d.deferred_primary_key
                     for sql in staging.create_sql(lambda n: d.table(self.schema_name, n), d.q, self.stage, stage_cols,
-                                                  [] if deferred else pk, owned, d.scratch_table):
+                                                  [] if deferred else pk, owned, d.scratch_table, checks):
                         d.execute(conn, sql)
                     if deferred:
                         d.defer_primary_key(conn, self.schema_name, self.stage, pk)

@@ -479,6 +479,12 @@ class Dialect(ABC):
         A partition the ledger already holds is drained, not written, and its count returned."""
         raise NotImplementedError
 
+    def kept_constraints(self, conn: Any, schema: str | None, table: str, columns: Sequence[str]
+                         ) -> tuple[set[str], list[str]]:
+        """The NOT NULL columns among ``columns`` of an existing target, and its CHECK constraints
+        that involve only them (as ``CHECK (...)`` clauses), for a kept stage; none by default."""
+        return set(), []
+
     def defer_primary_key(self, conn: Any, schema: str | None, stage: str, columns: Sequence[str]) -> None:
         """Server side, in ``prepare``: remember the stage's primary key (``deferred_primary_key``)."""
         raise NotImplementedError

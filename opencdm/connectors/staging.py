@@ -43,13 +43,19 @@ def ledger_name(stage: str) -> str:
 
 
 def create_sql(table: Callable[[str], str], q: str, stage: str, columns: Iterable[tuple[str, str, bool]],
-               primary_key: Iterable[str], owned: bool, scratch: str = "") -> list[str]:
-    """Statements (re)creating the stage and its ledger; ``table(name)`` renders a qualified name."""
+               primary_key: Iterable[str], owned: bool, scratch: str = "", checks: Iterable[str] = ()) -> list[str]:
+    """Statements (re)creating the stage and its ledger; ``table(name)`` renders a qualified name.
+
+    ``checks`` are table constraints (``CHECK (...)``) a kept target imposes on the staged columns:
+    repeated on the stage, a row the target would refuse fails its load, where dirty-data handling
+    can set it aside, and not the commit.
+    """
     kind = "" if owned else scratch
     cols = [f"{quote_ident(n, q)} {t}{' NOT NULL' if nn else ''}" for n, t, nn in columns]
     pk = [quote_ident(n, q) for n in primary_key]
     if pk:
         cols.append(f"PRIMARY KEY ({', '.join(pk)})")
+    cols.extend(checks)
     ledger = table(ledger_name(stage))
     return [
         f"DROP TABLE IF EXISTS {table(stage)}",

@@ -259,14 +259,15 @@ def test_abort_after_some_loads_leaves_target_untouched(env, kind):
 
 
 def test_failed_commit_rolls_back_everything(env):
-    table = _table()
-    env.sql("pg", f"CREATE TABLE {table} (id BIGINT, s TEXT CHECK (s NOT LIKE '%#1%'))",
+    table, parent = _table(), _table()
+    env.sql("pg", f"CREATE TABLE {parent} (id BIGINT PRIMARY KEY)", f"INSERT INTO {parent} VALUES (1), (2)",
+            f"CREATE TABLE {table} (id BIGINT REFERENCES {parent} (id), s TEXT)",
             f"INSERT INTO {table} VALUES (1, 'a'), (2, 'b')")
     extractor = JDBC.extractor(env.src("pg"), from_job(**{"fromJobConfig.columnList": "id&s"}), env.ctx)
     loader = JDBC.loader(env.link("pg"), to_job(table, **{"toJobConfig.shouldClearTable": "true"}), env.ctx, "fail1")
     loader.prepare(extractor.schema())
     results = [loader.load(p, extractor.extract(p)) for p in extractor.partitions(2)]
-    with pytest.raises(LoadFailed) as err:  # the target's CHECK rejects the move, after the TRUNCATE
+    with pytest.raises(LoadFailed) as err:  # the target's foreign key rejects the move, after the TRUNCATE
         loader.commit(results)
     assert err.value.code == "Cdm.0902"
     assert env.rows("pg", table, ("id", "s")) == [(1, "a"), (2, "b")]
