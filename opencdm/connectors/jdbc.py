@@ -24,6 +24,7 @@ from opencdm.connectors.base import (
     Chunk, Connector, ConnectorContext, DirtyRows, Extractor, Inputs, KeyRange, LoadResult, Loader, Partition,
     WholeSource,
 )
+from opencdm.connectors.dws import DwsDialect
 from opencdm.connectors.mysql import MysqlDialect
 from opencdm.connectors.partitioning import NoRows, TablePart, allocate, key_ranges, plan_cuts, sample_size
 from opencdm.connectors.postgresql import PostgresDialect
@@ -37,7 +38,8 @@ from opencdm.connectors.sqlite import SqliteDialect
 from opencdm.errors import CDM_CODES, ExtractFailed, InvalidInput, LinkRejected, LoadFailed
 
 #: ``linkConfig.databaseType`` values we can serve.
-DIALECTS: dict[str, type[Dialect]] = {"POSTGRESQL": PostgresDialect, "SQLITE": SqliteDialect, "MYSQL": MysqlDialect}
+DIALECTS: dict[str, type[Dialect]] = {"POSTGRESQL": PostgresDialect, "DWS": DwsDialect, "SQLITE": SqliteDialect,
+                                      "MYSQL": MysqlDialect}
 PREPARATIONS = ("DO_NOTHING", "CREATE_WHEN_NOT_EXIST", "DROP_AND_CREATE")
 BEFORE_IMPORT = ("none", "shouldClearTable", "whereClause")
 log = logging.getLogger("opencdm.connectors.jdbc")
@@ -373,7 +375,8 @@ class JdbcLoader(Loader):
                         stage_cols, pk = [(n, by_name[n].type, n in not_null) for n in names], []
                     deferred = bool(pk) and d.deferred_primary_key
                     for sql in staging.create_sql(lambda n: d.table(self.schema_name, n), d.q, self.stage, stage_cols,
-                                                  [] if deferred else pk, owned, d.scratch_table, checks):
+                                                  [] if deferred else pk, owned, d.scratch_table, checks,
+                                                  d.table_options(self.job)):
                         d.execute(conn, sql)
                     if deferred:
                         d.defer_primary_key(conn, self.schema_name, self.stage, pk)
@@ -429,7 +432,7 @@ class JdbcLoader(Loader):
             fields = self._fields or pa.schema(
                 [pa.field(c.name, c.arrow, c.nullable, {TYPE_KEY: c.type, DIALECT_KEY: d.name}) for c in stage_cols])
             d.execute(conn, create_table_sql(self.table, self._final_columns(conn, targets, fields), d.q,
-                                             primary_key_targets(targets, fields)))
+                                             primary_key_targets(targets, fields), d.table_options(self.job)))
         by_name = {c.name: c for c in d.columns(conn, self.schema_name, self.table_name)}
         dst = [by_name[n] for n in match_columns([c.name for c in stage_cols], list(by_name), self.label)]
         if self.clear:
@@ -464,7 +467,7 @@ class JdbcLoader(Loader):
                     if self.preparation == "DO_NOTHING":
                         raise _missing_table(self.label)
                     d.execute(conn, create_table_sql(self.table, self._final_columns(conn, targets, fields), q,
-                                                     primary_key_targets(targets, fields)))
+                                                     primary_key_targets(targets, fields), d.table_options(self.job)))
                 by_name = {c.name: c for c in d.columns(conn, self.schema_name, self.table_name)}
                 names = match_columns(targets, list(by_name), self.label)
                 if self.clear:

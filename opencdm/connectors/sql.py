@@ -11,7 +11,7 @@ import hashlib
 import math
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from decimal import Decimal
@@ -259,12 +259,13 @@ def field_dialect(f: pa.Field) -> str | None:
 
 
 def create_table_sql(table: str, columns: Iterable[tuple[str, str, bool]], q: str,
-                     primary_key: Sequence[str] = ()) -> str:
-    """``CREATE TABLE table (...)`` from ``(name, sql type, not null)`` triples, with an optional primary key."""
+                     primary_key: Sequence[str] = (), options: str = "") -> str:
+    """``CREATE TABLE table (...)`` from ``(name, sql type, not null)`` triples, with an optional primary key
+    and trailing table options (``options`` starts with a space)."""
     cols = [f"{quote_ident(n, q)} {t}{' NOT NULL' if nn else ''}".rstrip() for n, t, nn in columns]
     if primary_key:
         cols.append(f"PRIMARY KEY ({', '.join(quote_ident(n, q) for n in primary_key)})")
-    return f"CREATE TABLE {table} ({', '.join(cols)})"
+    return f"CREATE TABLE {table} ({', '.join(cols)}){options}"
 
 
 _CHAR_TYPE = re.compile(
@@ -454,6 +455,10 @@ class Dialect(ABC):
 
     def cast(self, expr: str, col: Column) -> str:
         return f"CAST({expr} AS {col.type})"
+
+    def table_options(self, job: Mapping[str, Any]) -> str:
+        """Trailing options of a CREATE TABLE this dialect runs for auto-create (" WITH (...)"), from the TO job."""
+        return ""
 
     def clear_sql(self, table: str) -> str:
         return f"DELETE FROM {table}"

@@ -43,12 +43,14 @@ def ledger_name(stage: str) -> str:
 
 
 def create_sql(table: Callable[[str], str], q: str, stage: str, columns: Iterable[tuple[str, str, bool]],
-               primary_key: Iterable[str], owned: bool, scratch: str = "", checks: Iterable[str] = ()) -> list[str]:
+               primary_key: Iterable[str], owned: bool, scratch: str = "", checks: Iterable[str] = (),
+               options: str = "") -> list[str]:
     """Statements (re)creating the stage and its ledger; ``table(name)`` renders a qualified name.
 
     ``checks`` are table constraints (``CHECK (...)``) a kept target imposes on the staged columns:
     repeated on the stage, a row the target would refuse fails its load, where dirty-data handling
-    can set it aside, and not the commit.
+    can set it aside, and not the commit. ``options`` (e.g. DWS ``WITH (...)``) end an owned stage's
+    CREATE TABLE, since that stage becomes the target.
     """
     kind = "" if owned else scratch
     cols = [f"{quote_ident(n, q)} {t}{' NOT NULL' if nn else ''}" for n, t, nn in columns]
@@ -60,7 +62,7 @@ def create_sql(table: Callable[[str], str], q: str, stage: str, columns: Iterabl
     return [
         f"DROP TABLE IF EXISTS {table(stage)}",
         f"DROP TABLE IF EXISTS {ledger}",
-        f"CREATE {kind}TABLE {table(stage)} ({', '.join(cols)})",
+        f"CREATE {kind}TABLE {table(stage)} ({', '.join(cols)}){options if owned else ''}",
         f"CREATE {kind}TABLE {ledger} (part INTEGER PRIMARY KEY, rows BIGINT NOT NULL)",
         f"INSERT INTO {ledger} (part, rows) VALUES ({MARK}, {1 if owned else 0})",
     ]
