@@ -351,9 +351,9 @@ def test_check_link_ok_and_required_inputs(env):
 
 
 def test_unknown_database_type(env):
-    with pytest.raises(InvalidInput, match="POSTGRESQL, SQLITE"):
+    with pytest.raises(InvalidInput, match="POSTGRESQL, DWS, SQLITE, MYSQL"):
         JDBC.check_link({**env.link("pg"), "linkConfig.databaseType": "ORACLE"}, env.ctx)
-    with pytest.raises(InvalidInput, match="POSTGRESQL, SQLITE"):
+    with pytest.raises(InvalidInput, match="POSTGRESQL, DWS, SQLITE, MYSQL"):
         JDBC.extractor({"linkConfig.databaseType": "DB2"}, from_job(), env.ctx)
     with pytest.raises(InvalidInput, match="linkConfig.databaseType"):
         JDBC.check_job({}, from_job(), "from", env.ctx)
