@@ -10,9 +10,10 @@ run leaves the target as it was (see ``JdbcLoader`` and ``opencdm.connectors.sta
 from __future__ import annotations
 
 import copy
+import importlib
 import logging
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, MutableMapping, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -24,22 +25,49 @@ from opencdm.connectors.base import (
     Chunk, Connector, ConnectorContext, DirtyRows, Extractor, Inputs, KeyRange, LoadResult, Loader, Partition,
     WholeSource,
 )
-from opencdm.connectors.dws import DwsDialect
-from opencdm.connectors.mysql import MysqlDialect
 from opencdm.connectors.partitioning import NoRows, TablePart, allocate, key_ranges, plan_cuts, sample_size
-from opencdm.connectors.postgresql import PostgresDialect
 from opencdm.connectors.sql import (
     DIALECT_KEY, PART_COLUMN, PK_KEY, TYPE_KEY, Column, Dialect, create_table_sql, derived_table, extend_char_length,
     match_columns,
     match_tables, primary_key_targets, quote_ident, range_predicate, select_sql, select_statement, stage_name,
     wildcard,
 )
-from opencdm.connectors.sqlite import SqliteDialect
 from opencdm.errors import CDM_CODES, ExtractFailed, InvalidInput, LinkRejected, LoadFailed
 
-#: ``linkConfig.databaseType`` values we can serve.
-DIALECTS: dict[str, type[Dialect]] = {"POSTGRESQL": PostgresDialect, "DWS": DwsDialect, "SQLITE": SqliteDialect,
-                                      "MYSQL": MysqlDialect}
+
+
+class _Dialects(MutableMapping):
+    """``databaseType`` -> ``Dialect`` class, like a dict, except that a built-in's module is imported
+    on first lookup: a worker that only moves PostgreSQL never loads the MySQL or SQLite code (nor
+    the ~10 MiB of pyarrow.compute behind them)."""
+
+    def __init__(self, paths: dict[str, str]) -> None:
+        self._entries: dict[str, str | type[Dialect]] = dict(paths)
+
+    def __getitem__(self, kind: str) -> type[Dialect]:
+        entry = self._entries[kind]
+        if isinstance(entry, str):
+            module, _, name = entry.partition(":")
+            entry = self._entries[kind] = getattr(importlib.import_module(module), name)
+        return entry
+
+    def __setitem__(self, kind: str, cls: type[Dialect]) -> None:
+        self._entries[kind] = cls
+
+    def __delitem__(self, kind: str) -> None:
+        del self._entries[kind]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._entries)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+#: ``linkConfig.databaseType`` values we can serve (``module:class``, imported on first use).
+DIALECTS: MutableMapping[str, type[Dialect]] = _Dialects({
+    "POSTGRESQL": "opencdm.connectors.postgresql:PostgresDialect", "DWS": "opencdm.connectors.dws:DwsDialect",
+    "SQLITE": "opencdm.connectors.sqlite:SqliteDialect", "MYSQL": "opencdm.connectors.mysql:MysqlDialect"})
 PREPARATIONS = ("DO_NOTHING", "CREATE_WHEN_NOT_EXIST", "DROP_AND_CREATE")
 BEFORE_IMPORT = ("none", "shouldClearTable", "whereClause")
 log = logging.getLogger("opencdm.connectors.jdbc")
@@ -243,7 +271,12 @@ class JdbcExtractor(Extractor):
         if self.sql is not None:
             return None  # counting would run the whole query once more
         with self.dialect.connect(ExtractFailed, self.label) as conn:
-            return sum(self._count(conn, self._refs(conn)))
+            refs = self._refs(conn)
+            if len(refs) == 1 and refs[0] is not None and not self.where:
+                estimate = self.dialect.estimated_rows(conn, *refs[0])
+                if estimate is not None:
+                    return estimate
+            return sum(self._count(conn, refs))
 
     # -- extract (worker side) -------------------------------------------------------------------
 

@@ -204,6 +204,12 @@ class PostgresDialect(Dialect):
     def default_schema(self, conn: Any) -> str | None:
         return self.query(conn, "SELECT pg_catalog.current_schema()")[0][0]
 
+    def estimated_rows(self, conn: Any, schema: str | None, table: str) -> int | None:
+        # the planner's row count: free, where COUNT(*) reads the whole table (-1/0: never analysed)
+        rows = self.query(conn, "SELECT reltuples::bigint FROM pg_catalog.pg_class WHERE oid = "
+                                f"pg_catalog.to_regclass({self.inline(self.table(schema, table))})")
+        return int(rows[0][0]) if rows and rows[0][0] is not None and rows[0][0] > 0 else None
+
     def tables(self, conn: Any) -> list[tuple[str | None, str]]:
         return [(s, t) for s, t in self.query(conn, _TABLES)]
 

@@ -456,6 +456,10 @@ class Dialect(ABC):
     def cast(self, expr: str, col: Column) -> str:
         return f"CAST({expr} AS {col.type})"
 
+    def estimated_rows(self, conn: Any, schema: str | None, table: str) -> int | None:
+        """A cheap row-count estimate of a whole table (for progress only); None: count instead."""
+        return None
+
     def table_options(self, job: Mapping[str, Any]) -> str:
         """Trailing options of a CREATE TABLE this dialect runs for auto-create (" WITH (...)"), from the TO job."""
         return ""

@@ -556,3 +556,12 @@ def test_auto_create_keeps_the_primary_key(env, src, dst):
         finally:
             conn.close()
         assert [c[1] for c in cols if c[5]] == ["id"]
+
+
+def test_pg_progress_estimate_uses_planner_statistics(env):
+    env.sql("pg", "CREATE TABLE est AS SELECT g AS id FROM generate_series(1, 12345) g", "ANALYZE est",
+            "DELETE FROM est WHERE id <= 45")
+    assert JDBC.extractor(env.src("pg"), from_job(**{"fromJobConfig.tableName": "est"}), env.ctx).estimate_rows() \
+        == 12345  # pg_class.reltuples, no COUNT(*) scan
+    where = from_job(**{"fromJobConfig.tableName": "est", "fromJobConfig.whereClause": "id > 0"})
+    assert JDBC.extractor(env.src("pg"), where, env.ctx).estimate_rows() == 12300  # a filter needs a real count
