@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""MariaDB -> PostgreSQL throughput: opencdm's MYSQL dialect against the client pipe, in one run.
+"""MariaDB -> PostgreSQL throughput: opencdm's MYSQL dialect against the client pipe and pgloader, in one run.
 
-    .venv/bin/python bench/my2pg.py [--rows 1000000] [--runs 3] [--partitions 1,2]
+    .venv/bin/python bench/my2pg.py [--rows 1000000] [--runs 3] [--cases pipe,pgloader,opencdm] [--extractors 2]
 
 Starts a throwaway PostgreSQL and MariaDB on free loopback ports (the test suite's
 ``tests/infra`` servers), generates ``bench.orders`` in PostgreSQL ``src`` (``gen_orders.sql``,
@@ -12,16 +12,24 @@ bench-peers' ``target_ddl.sql``, and CHECKPOINTed before each timed run):
 
 * ``pipe`` - ``mariadb --quick --batch ... | psql -c "COPY ... FROM STDIN (FORMAT text, NULL 'NULL')"``,
   bench-peers' ``my2pg.client_pipe`` reference.
-* ``opencdm-pN`` - the connector SDK in this process, as the engine drives it: ``partitions(N)``,
+* ``pgloader`` - Debian's ``pgloader`` (``apt-get install pgloader``) with bench-peers'
+  ``pgloader_my2pg.load``: its defaults, so it drops and re-creates the target with its own type
+  casts and builds the primary key (``tablePreparation=DROP_AND_CREATE`` does the same for opencdm).
+* ``opencdm`` - a real ``opencdm serve`` (``run.OpencdmServer``): MYSQL and POSTGRESQL links and a
+  ``DO_NOTHING`` job into the existing target with ``throttlingConfig.numExtractors`` (``--extractors``),
+  started and polled through the REST API; ``opencdm-create`` is the same job with ``DROP_AND_CREATE``.
+* ``sdk-pN`` - the connector SDK in this process, as the engine drives it: ``partitions(N)``,
   then per partition an extractor thread feeding ``Loader.load`` through a bounded queue, N
   partitions at once, then ``commit`` (``tablePreparation=DO_NOTHING``: the existing target).
-* ``opencdm-p1-create`` (``--create``) - the same with ``DROP_AND_CREATE``: the target, primary key
-  included, is created inside the timed run.
+* ``sdk-pN-create`` - the same with ``DROP_AND_CREATE``: the target, primary key included, is
+  created inside the timed run.
 
 Every copy is verified against the source with ``checksum.sql``. Wall time is the best of the
-runs. Case CPU-s is what the case itself used: both database servers (their process trees,
-exited backends included), this process and its children (the pipe's clients), so it stays
-meaningful on a busy machine; "machine busy" is /proc/stat's, everything included. A benchmark,
+runs. Peak RSS is the largest sum over the case's process tree (the pipe's two clients, pgloader,
+or the opencdm server with its manager and workers), sampled every 100 ms by ``run.measure``; the
+``sdk`` cases run in this process and have none. Case CPU-s is what the case itself used: both
+database servers (their process trees, exited backends included), this process and its children
+(the pipe's clients, pgloader) and the opencdm server's tree, so it stays meaningful on a busy machine; "machine busy" is /proc/stat's, everything included. A benchmark,
 not a test: nothing here runs in the test suite.
 """
 
@@ -43,6 +51,7 @@ BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 sys.path.insert(0, str(REPO))
 
+import run as pgbench  # noqa: E402  (bench/run.py: OpencdmServer, measure)
 from opencdm.connectors import get  # noqa: E402
 from opencdm.connectors.base import ConnectorContext  # noqa: E402
 from tests.infra.mariadb import _bin, start_mariadb, stop_mariadb  # noqa: E402
@@ -139,15 +148,73 @@ def checksum(s: Servers, db: str) -> str:
     return s.psql(db, "-At", "-v", "tbl=bench.orders", "-f", str(BENCH / "checksum.sql")).strip()
 
 
-def run_pipe(s: Servers) -> None:
-    reader = subprocess.Popen([*s.mariadb(), "--quick", "--batch", "--skip-column-names", "-e",
-                               f"SELECT {COLUMNS} FROM orders"], env=s.env, stdout=subprocess.PIPE)
-    subprocess.run(["psql", "-X", "-q", "-h", s.pg.host, "-p", str(s.pg.port), "-U", s.pg.user, "-d", "dst", "-c",
-                    "COPY bench.orders FROM STDIN (FORMAT text, NULL 'NULL')"], env=s.env, stdin=reader.stdout,
-                   check=True, capture_output=True)
-    reader.stdout.close()
-    if reader.wait() != 0:
-        raise RuntimeError("mariadb client failed")
+def run_tree(s: Servers, argv: list[str], **kw) -> dict:
+    """Run ``argv`` in its own session, measured over its process tree; its output kept for errors."""
+    log = s.root / "case.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(argv, env=s.env, start_new_session=True, stdout=out, stderr=subprocess.STDOUT, **kw)
+        m = pgbench.measure(proc.pid, lambda: proc.poll() is not None, 3600, s.pg_pid())
+    if proc.returncode:
+        raise RuntimeError(f"{argv[0]} exit {proc.returncode}: {log.read_text(errors='replace')[-2000:]}")
+    return m
+
+
+def run_pipe(s: Servers) -> dict:
+    query = f"SELECT {COLUMNS} FROM orders"
+    psql = (f"psql -X -q -v ON_ERROR_STOP=1 -h {s.pg.host} -p {s.pg.port} -U {s.pg.user} -d dst "
+            "-c \"COPY bench.orders FROM STDIN (FORMAT text, NULL 'NULL')\"")
+    mariadb = " ".join(s.mariadb())
+    return run_tree(s, ["bash", "-c", f"set -o pipefail; {mariadb} --quick --batch --skip-column-names "
+                                      f"-e '{query}' | {psql}"])
+
+
+def run_pgloader(s: Servers) -> dict:
+    """bench-peers' pgloader_my2pg.load (defaults: drop, create, copy, build indexes)."""
+    load = s.root / "my2pg.load"
+    load.write_text(f"""LOAD DATABASE
+  FROM mysql://{s.my.user}:{s.my.password}@{s.my.host}:{s.my.port}/bench
+  INTO pgsql://{s.pg.user}:{s.pg.password}@{s.pg.host}:{s.pg.port}/dst
+  INCLUDING ONLY TABLE NAMES MATCHING 'orders';
+""")
+    exe = shutil.which("pgloader")
+    if not exe:
+        raise SystemExit("pgloader not found: apt-get install -y pgloader")
+    return run_tree(s, [exe, "--no-ssl-cert-verification", str(load)], cwd=s.root)
+
+
+class RestCase:
+    """``opencdm serve`` with a MYSQL ``src`` and a POSTGRESQL ``dst`` link, one job per preparation."""
+
+    def __init__(self, s: Servers, extractors: int) -> None:
+        self.s, self.servers = s, {}
+        self.extractors = extractors
+
+    def run(self, preparation: str) -> dict:
+        server = self.servers.get(preparation)
+        if server is None:
+            root = self.s.root / f"opencdm-{preparation.lower()}"
+            root.mkdir()
+            links = {"src": self.s.my.link_inputs("bench"), "dst": self.s.pg.link_inputs("dst")}
+            server = self.servers[preparation] = pgbench.OpencdmServer(root, _PgPid(self.s), self.extractors, links,
+                                                                     preparation)
+            server.start()
+        m = server.run_job(timeout=3600)
+        m["cpu_extra"] = 0.0
+        return m
+
+    def stop(self) -> None:
+        for server in self.servers.values():
+            server.stop()
+
+
+class _PgPid:
+    """What run.OpencdmServer asks of its PostgreSQL: the postmaster's pid."""
+
+    def __init__(self, s: Servers) -> None:
+        self.s, self.port = s, s.pg.port
+
+    def postmaster(self) -> int:
+        return self.s.pg_pid()
 
 
 def run_opencdm(s: Servers, partitions: int, prep: str = "DO_NOTHING") -> None:
@@ -208,46 +275,68 @@ def run_opencdm(s: Servers, partitions: int, prep: str = "DO_NOTHING") -> None:
         print(f"  commit {time.perf_counter() - t:.2f} s", flush=True)
 
 
-def timed(s: Servers, name: str, fn) -> dict:
+def timed(s: Servers, name: str, fn, extra_cpu=lambda: 0.0) -> dict:
+    """Run one case on a fresh empty target; ``extra_cpu``: CPU-s so far of a process this one does not
+    reap (the opencdm server)."""
     s.psql("dst", "-c", TARGET_DDL)
-    wall, busy, cpu = time.perf_counter(), busy_seconds(), case_cpu(s)
-    fn()
-    wall, busy, cpu = time.perf_counter() - wall, busy_seconds() - busy, case_cpu(s) - cpu
-    return {"case": name, "wall": wall, "busy": busy, "cpu": cpu, "checksum": checksum(s, "dst")}
+    wall, busy, cpu = time.perf_counter(), busy_seconds(), case_cpu(s) + extra_cpu()
+    m = fn() or {}
+    wall, busy, cpu = time.perf_counter() - wall, busy_seconds() - busy, case_cpu(s) + extra_cpu() - cpu
+    return {"case": name, "wall": wall, "busy": busy, "cpu": cpu, "rss": m.get("rss_mib"),
+            "by_process": m.get("rss_by_process_mib"), "note": m.get("note", ""), "checksum": checksum(s, "dst")}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--rows", type=int, default=1_000_000)
     ap.add_argument("--runs", type=int, default=3)
-    ap.add_argument("--partitions", default="1,2", help="opencdm cases: numExtractors values, comma-separated")
-    ap.add_argument("--create", action="store_true", help="also opencdm-p1-create: DROP_AND_CREATE (primary key built)")
+    ap.add_argument("--cases", default="pipe,pgloader,opencdm",
+                    help="pipe, pgloader, opencdm, opencdm-create, sdk-pN, sdk-pN-create; comma-separated")
+    ap.add_argument("--extractors", type=int, default=2, help="throttlingConfig.numExtractors of the opencdm job")
     args = ap.parse_args()
     root = Path(tempfile.mkdtemp(prefix="opencdm-my2pg-"))
     os.chmod(root, 0o755)
     servers = Servers(root)
+    rest = RestCase(servers, args.extractors)
+
+    def server_cpu() -> float:
+        return sum(tree_cpu(srv.proc.pid) for srv in rest.servers.values() if srv.proc)
+
     try:
         t = time.perf_counter()
         generate(servers, args.rows)
         expected = checksum(servers, "src")
         print(f"# {args.rows:,} rows generated in {time.perf_counter() - t:.1f} s; MariaDB "
               f"{servers.my.sql('SELECT VERSION()').strip()}", flush=True)
-        cases = [("pipe", lambda: run_pipe(servers))]
-        cases += [(f"opencdm-p{n}", lambda n=int(n): run_opencdm(servers, n)) for n in args.partitions.split(",")]
-        if args.create:
-            cases.append(("opencdm-p1-create", lambda: run_opencdm(servers, 1, "DROP_AND_CREATE")))
+        cases = []
+        for name in (c.strip() for c in args.cases.split(",") if c.strip()):
+            if name == "pipe":
+                cases.append((name, lambda: run_pipe(servers)))
+            elif name == "pgloader":
+                cases.append((name, lambda: run_pgloader(servers)))
+            elif name in ("opencdm", "opencdm-create"):
+                prep = "DROP_AND_CREATE" if name.endswith("-create") else "DO_NOTHING"
+                cases.append((name, lambda prep=prep: rest.run(prep)))
+            elif name.startswith("sdk-p"):
+                n, _, create = name[5:].partition("-")
+                prep = "DROP_AND_CREATE" if create else "DO_NOTHING"
+                cases.append((name, lambda n=int(n), prep=prep: run_opencdm(servers, n, prep)))
+            else:
+                raise SystemExit(f"unknown case {name}")
         results: dict[str, list[dict]] = {name: [] for name, _ in cases}
         for r in range(args.runs):
             order = cases if r % 2 == 0 else cases[::-1]
             for name, fn in order:
-                res = timed(servers, name, fn)
+                res = timed(servers, name, fn, server_cpu)
                 if res["checksum"] != expected:
                     raise SystemExit(f"{name}: checksum mismatch\n  got      {res['checksum']}\n  expected {expected}")
                 results[name].append(res)
                 print(f"run {r + 1} {name:18s} {res['wall']:6.2f} s  case CPU {res['cpu']:6.2f} s  machine busy "
-                      f"{res['busy']:6.2f} s", flush=True)
+                      f"{res['busy']:6.2f} s  peak RSS {res['rss'] or 0:5.0f} MiB  {res['by_process'] or ''} "
+                      f"{res['note']}", flush=True)
         report(results, args.rows)
     finally:
+        rest.stop()
         servers.stop()
         shutil.rmtree(root, ignore_errors=True)
 
@@ -255,12 +344,15 @@ def main() -> None:
 def report(results: dict[str, list[dict]], rows: int) -> None:
     best = {name: min(runs, key=lambda r: r["wall"]) for name, runs in results.items()}
     cpu = {name: min(r["cpu"] for r in runs) for name, runs in results.items()}
-    pipe = best["pipe"]["wall"]
-    print("\n| case | best wall s | rows/s | throughput vs pipe | least case CPU-s | CPU vs pipe |")
+    rss = {name: max((r["rss"] or 0) for r in runs) for name, runs in results.items()}
+    mine = next((best[n]["wall"] for n in ("opencdm", "opencdm-create") if n in best), None)
+    print(f"\n{rows:,} rows, verified by count and checksums; best wall of the runs\n")
+    print("| case | best wall s | rows/s | peak RSS MiB (tree) | least case CPU-s | opencdm throughput ÷ case |")
     print("|---|---|---|---|---|---|")
     for name, r in best.items():
-        print(f"| {name} | {r['wall']:.2f} | {rows / r['wall']:,.0f} | {pipe / r['wall']:.2f}x | {cpu[name]:.2f} | "
-              f"{cpu[name] / cpu['pipe']:.2f}x |")
+        ratio = f"{r['wall'] / mine:.2f}x" if mine else "-"
+        print(f"| {name} | {r['wall']:.2f} | {rows / r['wall']:,.0f} | {rss[name] or '-'} | {cpu[name]:.2f} | "
+              f"{ratio} |")
 
 
 if __name__ == "__main__":

@@ -19,8 +19,8 @@ copies it into ``dst`` with each case, and verifies every copy by count and per-
 
 Wall time is from start to finish as a client sees it; peak RSS is the largest sum over the case's
 whole process tree (psql processes; the server, its manager and worker processes for opencdm),
-sampled every 100 ms; CPU-s is what both cores spent busy (database servers included). The table
-ends with opencdm's throughput divided by each other case's. A benchmark, not a test: nothing here
+sampled every 100 ms (each process's own peak is in the JSON lines); CPU-s is what both cores spent
+busy (database servers included). The table ends with opencdm's throughput divided by each other case's. A benchmark, not a test: nothing here
 runs in the test suite.
 """
 
@@ -61,9 +61,25 @@ def free_port() -> int:
 
 # -- measuring -------------------------------------------------------------------------------------
 
-def tree_memory_kb(root: int) -> tuple[int, int]:
+def _label(pid: int) -> str:
+    """A short name for a process of the tree: serve, resource-tracker, spawn (a worker or the
+    multiprocessing manager), else the program name."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            argv = f.read().decode(errors="replace").split("\0")
+    except OSError:
+        return "?"
+    text = " ".join(argv)
+    for key, name in (("resource_tracker", "resource-tracker"), ("spawn_main", "spawn"), (" serve", "serve")):
+        if key in text:
+            return f"{name}:{pid}"
+    return f"{Path(argv[0]).name}:{pid}"
+
+
+def tree_memory_kb(root: int, per_process: dict[str, int] | None = None) -> tuple[int, int]:
     """Summed RSS and PSS of ``root`` and all its descendants. RSS counts a shared library once per
-    process that maps it (the metric of bench-peers); PSS splits shared pages among their users."""
+    process that maps it (the metric of bench-peers); PSS splits shared pages among their users.
+    ``per_process`` (label -> KiB) is raised to each process's RSS when given."""
     children: dict[int, list[int]] = {}
     for d in os.listdir("/proc"):
         if d.isdigit():
@@ -86,6 +102,9 @@ def tree_memory_kb(root: int) -> tuple[int, int]:
                 for line in f:
                     if line.startswith("Rss:"):
                         rss += int(line.split()[1])
+                        if per_process is not None:
+                            label = _label(pid)
+                            per_process[label] = max(per_process.get(label, 0), int(line.split()[1]))
                     elif line.startswith("Pss:"):
                         pss += int(line.split()[1])
         except OSError:  # gone meanwhile
@@ -137,9 +156,9 @@ def measure(root: int, finished: Callable[[], bool], timeout: float, postmaster:
     """
     busy, pg0, kids0, tree0 = busy_seconds(), tree_cpu_seconds(postmaster), children_cpu_seconds(), \
         tree_cpu_seconds(root)
-    start, peak, peak_pss = time.monotonic(), 0, 0
+    start, peak, peak_pss, by_process = time.monotonic(), 0, 0, {}
     while not finished():
-        rss, pss = tree_memory_kb(root)
+        rss, pss = tree_memory_kb(root, by_process)
         peak, peak_pss = max(peak, rss), max(peak_pss, pss)
         if time.monotonic() - start > timeout:
             raise TimeoutError(f"not finished after {timeout:.0f} s")
@@ -148,7 +167,9 @@ def measure(root: int, finished: Callable[[], bool], timeout: float, postmaster:
     tree = tree_cpu_seconds(root)  # a long-lived root (the server); an exited one is in the rusage
     case = tree_cpu_seconds(postmaster) - pg0 + children_cpu_seconds() - kids0 + (tree - tree0 if tree else 0)
     return {"wall_s": round(wall, 2), "rss_mib": round(peak / 1024, 1), "pss_mib": round(peak_pss / 1024, 1),
-            "case_cpu_s": round(case, 1), "machine_cpu_s": round(busy_seconds() - busy, 1)}
+            "case_cpu_s": round(case, 1), "machine_cpu_s": round(busy_seconds() - busy, 1),
+            "rss_by_process_mib": {k: round(v / 1024) for k, v in sorted(by_process.items(), key=lambda kv: -kv[1])
+                                   if v >= 4096}}
 
 
 # -- PostgreSQL ------------------------------------------------------------------------------------
@@ -248,10 +269,16 @@ def run_shell(pg: Postgres, command: str, env: dict[str, str] | None = None, tim
 class OpencdmServer:
     """``opencdm serve`` from this checkout, with one cluster, the src/dst links and the bench job."""
 
-    def __init__(self, root: Path, pg: Postgres, extractors: int) -> None:
+    def __init__(self, root: Path, pg: Postgres, extractors: int, links: dict[str, dict[str, str]] | None = None,
+                 preparation: str = "DROP_AND_CREATE") -> None:
+        """``links``: flat linkConfig inputs of the ``src`` and ``dst`` links (default: both in ``pg``)."""
         self.data, self.log = root / "opencdm", root / "opencdm.log"
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("OPENCDM_")}
-        self.port, self.pg, self.extractors = free_port(), pg, extractors
+        self.port, self.pg, self.extractors, self.preparation = free_port(), pg, extractors, preparation
+        self.links = links or {name: {
+            "linkConfig.databaseType": "POSTGRESQL", "linkConfig.host": "127.0.0.1",
+            "linkConfig.port": str(pg.port), "linkConfig.database": name, "linkConfig.username": "postgres",
+            "linkConfig.password": PASSWORD} for name in ("src", "dst")}
         self.proc: subprocess.Popen | None = None
 
     def _cli(self, *args: str) -> str:
@@ -271,10 +298,7 @@ class OpencdmServer:
         self._wait(lambda: self.client.request("GET", "/clusters").status_code == 200, "the server to answer")
         self.cid = self.client.call("POST", "/clusters", {"cluster": {"name": "bench", "vpcId": "v"}})["id"]
         self._wait(lambda: self.client.call("GET", f"/clusters/{self.cid}")["status"] == "200", "the cluster")
-        for name in ("src", "dst"):
-            inputs = {"linkConfig.databaseType": "POSTGRESQL", "linkConfig.host": "127.0.0.1",
-                      "linkConfig.port": str(self.pg.port), "linkConfig.database": name,
-                      "linkConfig.username": "postgres", "linkConfig.password": PASSWORD}
+        for name, inputs in self.links.items():
             self.client.call("POST", f"/clusters/{self.cid}/cdm/link", {"links": [{
                 "name": name, "connector-name": "generic-jdbc-connector", "link-config-values": {"configs": [
                     {"name": "linkConfig", "inputs": [{"name": k, "value": v} for k, v in inputs.items()]}]}}]})
@@ -287,7 +311,7 @@ class OpencdmServer:
             "to-config-values": {"configs": [{"name": "toJobConfig", "inputs": [
                 {"name": "toJobConfig.schemaName", "value": "bench"},
                 {"name": "toJobConfig.tableName", "value": "orders"},
-                {"name": "toJobConfig.tablePreparation", "value": "DROP_AND_CREATE"}]}]},
+                {"name": "toJobConfig.tablePreparation", "value": self.preparation}]}]},
             "driver-config-values": {"configs": [{"name": "throttlingConfig", "inputs": [
                 {"name": "throttlingConfig.numExtractors", "value": str(self.extractors)}]}]}}]})
 

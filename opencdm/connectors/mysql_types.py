@@ -17,7 +17,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from opencdm.connectors import arrays
 from opencdm.connectors.sql import Column, plain_type, quote_ident
@@ -111,6 +110,7 @@ def result_column(f: Any, tiny_bool: bool) -> Column:
 
 def convert(arr: pa.Array, f: pa.Field) -> pa.Array:
     """An array as connectorx or PyMySQL returned it, as ``f.type``; values that would change raise."""
+    import pyarrow.compute as pc  # here, not at import: workers that never touch MySQL skip ~10 MiB
     t = f.type
     if isinstance(arr, pa.ChunkedArray):
         arr = arr.combine_chunks()
@@ -210,6 +210,7 @@ _SQL_ESCAPES = ((b"\\", b"\\\\"), (b"'", b"\\'"), (b"\x00", b"\\0"), (b"\x1a", b
 
 def _text(arr: pa.Array, f: pa.Field) -> pa.Array:
     """Column ``f`` as large_binary text the way MySQL parses each value (NULLs kept, nothing escaped yet)."""
+    import pyarrow.compute as pc
     name = f.name
     if isinstance(arr.type, pa.ExtensionType):
         arr = arr.storage
@@ -247,6 +248,7 @@ def _is_quoted(t: pa.DataType) -> bool:
 
 
 def _escape(arr: pa.Array, pairs: Sequence[tuple[bytes, bytes]]) -> pa.Array:
+    import pyarrow.compute as pc
     for old, new in pairs:
         arr = pc.replace_substring(arr, old, new)
     return arr
@@ -265,6 +267,7 @@ def _lb(value: bytes) -> pa.Scalar:
 
 def tsv(batch: pa.RecordBatch) -> memoryview:
     """``batch`` as LOAD DATA text: tab-separated, backslash escapes, ``\\N`` for NULL, one line per row."""
+    import pyarrow.compute as pc
     cols = [_escape(_text(c, f), _TSV_ESCAPES).fill_null(_lb(b"\\N")) for c, f in zip(batch.columns, batch.schema)]
     cols[-1] = pc.binary_join_element_wise(cols[-1], _lb(b"\n"), _lb(b""))
     return values_buffer(pc.binary_join_element_wise(*cols, _lb(b"\t")))
@@ -272,6 +275,7 @@ def tsv(batch: pa.RecordBatch) -> memoryview:
 
 def sql_rows(batch: pa.RecordBatch) -> pa.Array:
     """Each row of ``batch`` as an SQL ``(v1,v2,...)`` tuple of literals."""
+    import pyarrow.compute as pc
     cols = []
     for c, f in zip(batch.columns, batch.schema):
         text = _text(c, f)
