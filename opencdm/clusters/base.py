@@ -17,7 +17,10 @@ class RunControl(Protocol):
         """Worker side: the partition's running totals so far (not deltas)."""
 
     def drain(self) -> list[tuple[int, int, int, int, int]]:
-        """Server side: every report received since the last drain."""
+        """Server side: the latest report of each partition (index, then the four totals)."""
+
+    def close(self) -> None:
+        """Server side, when the run has ended: release what the control holds."""
 
 
 class ClusterBackend(Protocol):

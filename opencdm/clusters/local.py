@@ -3,49 +3,57 @@
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import multiprocessing
-import queue
+import os
+import shutil
+import tempfile
 import threading
 from concurrent.futures import ProcessPoolExecutor
 
 _ctx = multiprocessing.get_context("spawn")
-_manager = None
-_manager_lock = threading.Lock()
-
-
-def _shared_manager():
-    """One manager process per server holds the cancel flags and progress queues of every run."""
-    global _manager
-    with _manager_lock:
-        if _manager is None:
-            _manager = _ctx.Manager()
-        return _manager
 
 
 class LocalControl:
-    """Cancel flag + progress queue living in the manager process; the proxies pickle to workers."""
+    """Cancel flag and progress of one run as small files in a private directory.
 
-    def __init__(self) -> None:
-        manager = _shared_manager()
-        self._event = manager.Event()
-        self._queue = manager.Queue()
+    Local workers share the server's filesystem, so no broker process is needed; the object is just
+    a path and pickles as one. A run's directory disappears when the run ends (``close``), and a
+    straggling worker then reads the run as cancelled.
+    """
+
+    def __init__(self, root: str | None = None) -> None:
+        self.path = tempfile.mkdtemp(prefix="run-", dir=root)
 
     def cancel(self) -> None:
-        self._event.set()
+        with contextlib.suppress(FileNotFoundError):
+            open(os.path.join(self.path, "cancel"), "w").close()
 
     def cancelled(self) -> bool:
-        return self._event.is_set()
+        return not os.path.isdir(self.path) or os.path.exists(os.path.join(self.path, "cancel"))
 
     def report(self, index: int, rows_read: int, bytes_read: int, rows_written: int, bytes_written: int) -> None:
-        self._queue.put((index, rows_read, bytes_read, rows_written, bytes_written))
+        final = os.path.join(self.path, f"part-{index}")
+        with contextlib.suppress(FileNotFoundError):  # the run is over: nobody reads this any more
+            with open(final + ".tmp", "w") as out:
+                out.write(f"{rows_read} {bytes_read} {rows_written} {bytes_written}")
+            os.replace(final + ".tmp", final)  # readers never see half a line
 
     def drain(self) -> list[tuple[int, int, int, int, int]]:
+        """The latest totals of every partition that reported."""
         out = []
-        while True:
-            try:
-                out.append(self._queue.get_nowait())
-            except queue.Empty:
-                return out
+        with contextlib.suppress(FileNotFoundError):
+            for name in os.listdir(self.path):
+                if name.startswith("part-") and not name.endswith(".tmp"):
+                    with contextlib.suppress(FileNotFoundError, ValueError):
+                        with open(os.path.join(self.path, name)) as f:
+                            totals = [int(v) for v in f.read().split()]
+                        if len(totals) == 4:
+                            out.append((int(name[5:]), *totals))
+        return out
+
+    def close(self) -> None:
+        shutil.rmtree(self.path, ignore_errors=True)
 
 
 def _worker_init() -> None:
@@ -61,8 +69,9 @@ def _ping() -> int:
 class LocalBackend:
     """``workers`` processes; tasks beyond that wait in the executor's queue."""
 
-    def __init__(self, workers: int) -> None:
+    def __init__(self, workers: int, control_root: str | None = None) -> None:
         self.workers = max(1, workers)
+        self.control_root = control_root
         self._lock = threading.Lock()
         self._pool: ProcessPoolExecutor | None = None
 
@@ -73,7 +82,7 @@ class LocalBackend:
             return self._pool
 
     def control(self) -> LocalControl:
-        return LocalControl()
+        return LocalControl(self.control_root)
 
     def warm_up(self) -> None:
         self.executor().submit(_ping).result(timeout=120)

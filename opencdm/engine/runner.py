@@ -46,6 +46,12 @@ class Runner:
         self.control.cancel()
 
     def run(self) -> None:
+        try:
+            self._run()
+        finally:
+            self.control.close()
+
+    def _run(self) -> None:
         spec = self.spec
         started = time.monotonic()
         from_side, to_side = spec.from_, spec.to

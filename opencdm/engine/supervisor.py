@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import threading
 import time
 import traceback
@@ -92,12 +93,16 @@ class Supervisor:
         self._lock = threading.RLock()
         self._runtimes: dict[str, ClusterRuntime] = {}
         self._lifecycle = ThreadPoolExecutor(4, thread_name_prefix="cluster-lifecycle")
+        #: Where local runs keep their cancel flag and progress files (see clusters.local.LocalControl).
+        self.control_root = settings.resolved_data_dir / "runs"
 
     # -- server lifecycle --------------------------------------------------------------------------
 
     def start(self) -> None:
         """Reconcile runs orphaned by a previous server process, then bring clusters back up."""
         self.recover()
+        shutil.rmtree(self.control_root, ignore_errors=True)  # controls of runs a crash left behind
+        self.control_root.mkdir(parents=True, exist_ok=True)
         with self.store.session() as s:
             rows = [(c.id, c.status, c.flavor_id) for c in cluster_store.all_rows(s)]
         for cluster_id, status, flavor in rows:
@@ -153,7 +158,7 @@ class Supervisor:
         with self._lock:
             rt = self._runtimes.get(cluster_id)
             if rt is None:
-                backend = LocalBackend(workers_for(flavor_id))
+                backend = LocalBackend(workers_for(flavor_id), str(self.control_root))
                 capacity = self.settings.max_concurrent_runs or 2 * backend.workers
                 rt = ClusterRuntime(backend, ThreadPoolExecutor(capacity, thread_name_prefix=f"run-{cluster_id[:8]}"))
                 self._runtimes[cluster_id] = rt
