@@ -161,6 +161,15 @@ class PostgresDialect(Dialect):
     @contextmanager
     def connect(self, failure: type[CdmError], table: str | None = None, write: bool = False,
                 autocommit: bool = False) -> Iterator[Any]:
+        """A psycopg connection for catalog queries, DDL and commits: the server plans and commits
+        runs without loading ADBC (and the pyarrow modules it pulls in)."""
+        with self.connect_copy(failure, table, write, autocommit=autocommit) as conn:
+            yield conn
+
+    @contextmanager
+    def connect_adbc(self, failure: type[CdmError], table: str | None = None, write: bool = False,
+                     autocommit: bool = False) -> Iterator[Any]:
+        """An ADBC connection, for Arrow reads and ``adbc_ingest`` (worker side)."""
         dbapi = _driver()
         from adbc_driver_manager import Error
 
@@ -214,13 +223,14 @@ class PostgresDialect(Dialect):
         return [(s, t) for s, t in self.query(conn, _TABLES)]
 
     def query_columns(self, conn: Any, sql: str) -> list[Column]:
-        with conn.cursor() as cur:  # described, not executed
-            fields = list(cur.adbc_execute_schema(f"SELECT * FROM {derived_table(sql)}"))
-        types = [((f.metadata or {}).get(b"POSTGRESQL:type", b"text").decode(),
-                  int((f.metadata or {}).get(b"POSTGRESQL:typmod", b"-1"))) for f in fields]
-        exprs = [f"pg_catalog.format_type(pg_catalog.to_regtype({self.inline(t)}), {m})" for t, m in types]
-        declared = self.query(conn, f"SELECT {', '.join(exprs)}")[0] if exprs else ()
-        return [_column(f.name, d or t, t, True) for f, (t, _), d in zip(fields, types, declared)]
+        with conn.cursor() as cur:
+            cur.execute(f"SELECT * FROM {derived_table(sql)} LIMIT 0")
+            res = cur.pgresult
+            cols = [(res.fname(i).decode(), res.ftype(i), res.fmod(i)) for i in range(res.nfields)]
+        types = self.query(conn, "SELECT pg_catalog.format_type(u.o, u.m), t.typname FROM unnest($1::oid[], $2::int[]) "
+                                 "WITH ORDINALITY AS u(o, m, i) JOIN pg_catalog.pg_type t ON t.oid = u.o ORDER BY u.i",
+                           [[c[1] for c in cols], [c[2] for c in cols]]) if cols else []
+        return [_column(name, declared, typname, True) for (name, _, _), (declared, typname) in zip(cols, types)]
 
     def sample_keys(self, conn: Any, source: str, key: str, cond: str, params: Sequence[Any], n: int,
                     table: tuple[str | None, str] | None = None) -> list:
@@ -257,16 +267,25 @@ class PostgresDialect(Dialect):
         return [r[0] for r in self.query(conn, _PRIMARY_KEY, [self.table(schema, table)])]
 
     def query(self, conn: Any, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
+        if _is_psycopg(conn):
+            import psycopg
+
+            with psycopg.RawCursor(conn) as cur:  # $1-style placeholders, as ADBC takes them
+                cur.execute(sql, tuple(params) if params else None)
+                return cur.fetchall()
         with conn.cursor() as cur:
             cur.execute(sql, parameters=tuple(params) if params else None)
             return cur.fetchall()
 
     def execute(self, conn: Any, sql: str) -> None:
+        if _is_psycopg(conn):
+            conn.execute(sql)
+            return
         with conn.cursor() as cur:
             cur.execute(sql)
 
     def read(self, conn: Any, sql: str, params: Sequence[Any], schema: pa.Schema) -> Iterator[pa.RecordBatch]:
-        with conn.cursor() as cur:
+        with self.connect_adbc(ExtractFailed) as aconn, aconn.cursor() as cur:
             cur.adbc_statement.set_options(**{"adbc.postgresql.batch_size_hint_bytes": str(BATCH_BYTES)})
             cur.execute(sql, parameters=tuple(params) if params else None)
             for batch in cur.fetch_record_batch():
@@ -276,14 +295,14 @@ class PostgresDialect(Dialect):
     def create_stage(self, conn: Any, schema: str | None, stage: str, fields: pa.Schema) -> None:
         self.execute(conn, f"DROP TABLE IF EXISTS {self.table(schema, stage)}")
         plain = _stage_schema(fields)
-        with conn.cursor() as cur:
+        with self.connect_adbc(LoadFailed, stage, write=True, autocommit=True) as aconn, aconn.cursor() as cur:
             cur.adbc_ingest(stage, plain.empty_table(), mode="create", db_schema_name=schema)
         self.execute(conn, f"ALTER TABLE {self.table(schema, stage)} SET UNLOGGED")
 
     def load_stage(self, schema: str | None, stage: str, index: int, batches: Iterable[pa.RecordBatch]) -> int:
         it = iter(batches)
         first = next(it, None)
-        with self.connect(LoadFailed, stage, write=True) as conn, self.transaction(conn):
+        with self.connect_adbc(LoadFailed, stage, write=True) as conn, self.transaction(conn):
             self.execute(conn, f"DELETE FROM {self.table(schema, stage)} WHERE {PART_COLUMN} = {int(index)}")
             if first is None:
                 return 0
@@ -327,15 +346,16 @@ class PostgresDialect(Dialect):
         return info
 
     @contextmanager
-    def connect_copy(self, failure: type[CdmError], table: str | None = None, write: bool = False) -> Iterator[Any]:
-        """A psycopg connection (autocommit) for raw COPY; errors translated like ``connect``'s."""
+    def connect_copy(self, failure: type[CdmError], table: str | None = None, write: bool = False,
+                     autocommit: bool = True) -> Iterator[Any]:
+        """A psycopg connection (autocommit unless asked) for raw COPY and catalog work; errors translated."""
         try:
             import psycopg
         except ImportError as exc:
             raise MissingDriver("The PostgreSQL COPY driver is missing: pip install 'psycopg[binary]'") from exc
         secret = config.get_secret(self.link, "linkConfig.password")
         try:
-            conn = psycopg.connect(**self._conninfo(write), autocommit=True)
+            conn = psycopg.connect(**self._conninfo(write), autocommit=autocommit)
         except psycopg.Error as exc:
             raise _connect_error(exc, secret) from exc
         try:
@@ -349,7 +369,7 @@ class PostgresDialect(Dialect):
                    dirty: Any = None) -> int:
         ledger = self.table(schema, staging.ledger_name(stage))
         # BEGIN/COMMIT by hand: ADBC's own transactions refuse ROLLBACK TO SAVEPOINT after an error
-        with self.connect(LoadFailed, stage, write=True, autocommit=True) as conn, self._begin(conn):
+        with self.connect_adbc(LoadFailed, stage, write=True, autocommit=True) as conn, self._begin(conn):
             done = staging.claim(lambda s: self.execute(conn, s), lambda s: self.query(conn, s), ledger, index)
             if done is not None:
                 staging.drain(batches)
@@ -545,6 +565,10 @@ def _write_plan(cols: Sequence[Column], source: pa.Schema) -> pa.Schema | None:
     return pa.schema(out)
 
 
+def _is_psycopg(conn: Any) -> bool:
+    return type(conn).__module__.startswith("psycopg")
+
+
 def _row_error(exc: Exception) -> bool:
     """A rejection of the rows themselves (bad value, constraint), not of the connection."""
     return str(getattr(exc, "sqlstate", None) or "").startswith(("22", "23"))
@@ -554,31 +578,6 @@ class _CopyReader(PostgresDialect):
     """The extracting half of the binary COPY passthrough (``raw_reader``), on psycopg alone, so a
     worker moving a native stream never loads ADBC: ``read`` yields the query's binary COPY as
     ``Chunk`` s, undecoded; catalog queries run on the same connection."""
-
-    @contextmanager
-    def connect(self, failure: type[CdmError], table: str | None = None, write: bool = False) -> Iterator[Any]:
-        with self.connect_copy(failure, table, write) as conn:
-            yield conn
-
-    def query(self, conn: Any, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
-        import psycopg
-
-        with psycopg.RawCursor(conn) as cur:  # $1-style placeholders, as ADBC takes them
-            cur.execute(sql, tuple(params) if params else None)
-            return cur.fetchall()
-
-    def execute(self, conn: Any, sql: str) -> None:
-        conn.execute(sql)
-
-    def query_columns(self, conn: Any, sql: str) -> list[Column]:
-        with conn.cursor() as cur:
-            cur.execute(f"SELECT * FROM {derived_table(sql)} LIMIT 0")
-            res = cur.pgresult
-            cols = [(res.fname(i).decode(), res.ftype(i), res.fmod(i)) for i in range(res.nfields)]
-        types = self.query(conn, "SELECT pg_catalog.format_type(u.o, u.m), t.typname FROM unnest($1::oid[], $2::int[]) "
-                                 "WITH ORDINALITY AS u(o, m, i) JOIN pg_catalog.pg_type t ON t.oid = u.o ORDER BY u.i",
-                           [[c[1] for c in cols], [c[2] for c in cols]]) if cols else []
-        return [_column(name, declared, typname, True) for (name, _, _), (declared, typname) in zip(cols, types)]
 
     def read(self, conn: Any, sql: str, params: Sequence[Any], schema: pa.Schema) -> Iterator[Chunk]:
         if params:  # what inline() left as parameters: quoted client side, COPY takes none
