@@ -7,6 +7,8 @@ the input when a value is missing or malformed. An empty string counts as "not g
 
 from __future__ import annotations
 
+import json
+
 from collections.abc import Iterable
 from typing import Any
 
@@ -106,3 +108,18 @@ def get_list(inputs: Inputs, name: str, sep: str = "&") -> list[str]:
 
 def invalid(name: str, value: Any, expected: str) -> InvalidInput:
     return InvalidInput(f"Invalid value {str(value)[:100]!r} for {name}: expected {expected}.", code="Cdm.0014")
+
+
+def get_map(inputs: Inputs, name: str) -> dict[str, str]:
+    """A map input (e.g. ``linkConfig.jdbcProperties``): a JSON object, or its text; values as strings."""
+    raw = inputs.get(name)
+    if raw is None or raw == "":
+        return {}
+    if isinstance(raw, str):
+        try:
+            raw = json.loads(raw)
+        except ValueError:
+            raise invalid(name, raw, "a JSON object") from None
+    if not isinstance(raw, dict):
+        raise invalid(name, raw, "a JSON object")
+    return {str(k): str(v).lower() if isinstance(v, bool) else str(v) for k, v in raw.items()}

@@ -28,7 +28,6 @@ move, so a move that fails after that leaves the new, empty table behind.
 from __future__ import annotations
 
 import itertools
-import json
 import logging
 import re
 import uuid
@@ -154,17 +153,7 @@ class MysqlDialect(Dialect):
 
     def properties(self) -> dict[str, str]:
         """``linkConfig.jdbcProperties``: a JSON object (or a map) of Connector/J property names."""
-        raw = self.link.get("linkConfig.jdbcProperties")
-        if raw is None or raw == "":
-            return {}
-        if isinstance(raw, str):
-            try:
-                raw = json.loads(raw)
-            except ValueError:
-                raise config.invalid("linkConfig.jdbcProperties", raw, "a JSON object") from None
-        if not isinstance(raw, dict):
-            raise config.invalid("linkConfig.jdbcProperties", raw, "a JSON object")
-        return {str(k): str(v).lower() if isinstance(v, bool) else str(v) for k, v in raw.items()}
+        return config.get_map(self.link, "linkConfig.jdbcProperties")
 
     def _flag(self, name: str, default: bool) -> bool:
         return config.get_bool(self.properties(), name, default)

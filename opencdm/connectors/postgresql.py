@@ -146,11 +146,7 @@ class PostgresDialect(Dialect):
         user = quote(config.get_str(self.link, "linkConfig.username"), safe="")
         password = quote(config.get_secret(self.link, "linkConfig.password"), safe="")
         db = quote(config.get_str(self.link, "linkConfig.database", "postgres"), safe="")
-        opts = {"connect_timeout": "10", "application_name": "opencdm", "options": "-c TimeZone=UTC"}
-        if not write:  # reads (custom SQL included) cannot change anything
-            opts["options"] += " -c default_transaction_read_only=on"
-        if config.get_bool(self.link, "linkConfig.useSSL"):
-            opts["sslmode"] = "require"
+        opts = {k: str(v) for k, v in self._options(write).items()}
         port = config.get_int(self.link, "linkConfig.port")
         return f"postgresql://{user}:{password}@{host}:{port}/{db}?{urlencode(opts, quote_via=quote)}"
 
@@ -337,13 +333,26 @@ class PostgresDialect(Dialect):
         info = {"host": config.get_str(self.link, "linkConfig.host"), "port": config.get_int(self.link, "linkConfig.port"),
                 "user": config.get_str(self.link, "linkConfig.username"),
                 "password": config.get_secret(self.link, "linkConfig.password"),
-                "dbname": config.get_str(self.link, "linkConfig.database", "postgres"), "connect_timeout": 10,
-                "application_name": "opencdm", "options": "-c TimeZone=UTC"}
-        if not write:
-            info["options"] += " -c default_transaction_read_only=on"
-        if config.get_bool(self.link, "linkConfig.useSSL"):
-            info["sslmode"] = "require"
+                "dbname": config.get_str(self.link, "linkConfig.database", "postgres"), **self._options(write)}
         return info
+
+    def _options(self, write: bool) -> dict[str, Any]:
+        """libpq options of every connection: ours, then ``useSSL`` and the ``jdbcProperties`` that mean
+        something to libpq (PgJDBC names: currentSchema, ApplicationName, connectTimeout, sslmode, ssl);
+        other properties are ignored."""
+        props = config.get_map(self.link, "linkConfig.jdbcProperties")
+        opts: dict[str, Any] = {"connect_timeout": int(props.get("connectTimeout") or 10),
+                                "application_name": props.get("ApplicationName") or "opencdm",
+                                "options": "-c TimeZone=UTC"}
+        if props.get("currentSchema"):
+            opts["options"] += " -c search_path=" + props["currentSchema"].replace(" ", r"\ ")
+        if not write:  # reads (custom SQL included) cannot change anything
+            opts["options"] += " -c default_transaction_read_only=on"
+        if config.get_bool(self.link, "linkConfig.useSSL") or props.get("ssl") == "true":
+            opts["sslmode"] = "require"
+        if props.get("sslmode"):
+            opts["sslmode"] = props["sslmode"]
+        return opts
 
     @contextmanager
     def connect_copy(self, failure: type[CdmError], table: str | None = None, write: bool = False,

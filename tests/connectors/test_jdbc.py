@@ -19,6 +19,7 @@ import pytest
 
 from opencdm.connectors import get, names
 from opencdm.connectors.base import ConnectorContext, KeyRange, LoadResult, WholeSource
+from opencdm.connectors.jdbc import dialect_for
 from opencdm.errors import ExtractFailed, InvalidInput, LinkRejected, LinkUnreachable, LoadFailed
 from tests.connectors import jdbc_data as data
 from tests.infra.postgres import free_port
@@ -565,3 +566,15 @@ def test_pg_progress_estimate_uses_planner_statistics(env):
         == 12345  # pg_class.reltuples, no COUNT(*) scan
     where = from_job(**{"fromJobConfig.tableName": "est", "fromJobConfig.whereClause": "id > 0"})
     assert JDBC.extractor(env.src("pg"), where, env.ctx).estimate_rows() == 12300  # a filter needs a real count
+
+
+def test_pg_jdbc_properties_reach_libpq(env):
+    env.sql("pg", "CREATE SCHEMA IF NOT EXISTS props", "CREATE TABLE props.only_here AS SELECT 1 AS id")
+    link = {**env.src("pg"), "linkConfig.jdbcProperties": '{"currentSchema": "props", "ApplicationName": "etl-x"}'}
+    extractor = JDBC.extractor(link, {"fromJobConfig.tableName": "only_here"}, env.ctx)
+    assert [b.num_rows for p in extractor.partitions(1) for b in extractor.extract(p)] == [1]  # found via search_path
+    dialect = dialect_for(link, env.ctx)
+    with dialect.connect(InvalidInput) as conn:
+        assert dialect.query(conn, "SELECT current_setting('application_name')")[0][0] == "etl-x"
+    with pytest.raises(InvalidInput):
+        dialect_for({**link, "linkConfig.jdbcProperties": "[1, 2]"}, env.ctx).check()
