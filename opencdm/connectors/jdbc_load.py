@@ -1,0 +1,208 @@
+"""TO side of ``generic-jdbc-connector``: typed staging, idempotent partition loads, one-transaction commit."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import pyarrow as pa
+
+from opencdm.connectors import config, staging
+from opencdm.connectors.base import Chunk, ConnectorContext, DirtyRows, Inputs, LoadResult, Loader, Partition
+from opencdm.connectors.dialects import BEFORE_IMPORT, PREPARATIONS, _label, _missing_table, dialect_for
+from opencdm.connectors.sql import (
+    DIALECT_KEY, PART_COLUMN, TYPE_KEY, Column, create_table_sql, extend_char_length, match_columns,
+    primary_key_targets, quote_ident, stage_name,
+)
+from opencdm.errors import InvalidInput, LoadFailed
+
+
+class JdbcLoader(Loader):
+    """TO side: each partition into a stage named from the run id, then one atomic move at commit.
+
+    Dialects with ``typed_stage`` stage with the destination's own column types and a ledger of
+    loaded partitions (``opencdm.connectors.staging``): when the run owns the target table
+    (``DROP_AND_CREATE``, or ``CREATE_WHEN_NOT_EXIST`` on a missing one) the stage is created as the
+    final table and ``commit`` renames it, so the rows are written once; otherwise ``commit`` is one
+    ``INSERT ... SELECT`` without casts. Other dialects tag stage rows with ``PART_COLUMN``.
+    """
+
+    def __init__(self, link: Inputs, job: Inputs, ctx: ConnectorContext, run_id: str) -> None:
+        super().__init__(link, job, ctx, run_id)
+        self.dialect = dialect_for(link, ctx)
+        config.require(job, "toJobConfig.tableName")
+        self.schema_name = config.get_str(job, "toJobConfig.schemaName")
+        self.table_name = config.get_str(job, "toJobConfig.tableName")
+        self.column_list = config.get_list(job, "toJobConfig.columnList")
+        self.preparation = config.get_enum(job, "toJobConfig.tablePreparation", PREPARATIONS, "DO_NOTHING")
+        before = config.get_enum(job, "toJobConfig.beforeImportType", BEFORE_IMPORT, "none")
+        self.clear = before == "shouldClearTable" or config.get_bool(job, "toJobConfig.shouldClearTable")
+        self.delete_where = config.get_str(job, "toJobConfig.whereClause") if before == "whereClause" else None
+        self.copy_not_null = config.get_bool(job, "toJobConfig.useNullable")
+        self.extend_chars = config.get_bool(job, "toJobConfig.extendCharLength")
+        self.stage = stage_name(run_id)
+        self.ledger = staging.ledger_name(self.stage)
+        self.label = _label(self.schema_name, self.table_name)
+        self.table = self.dialect.table(self.schema_name, self.table_name)
+        self._fields: pa.Schema | None = None
+        self._native = False
+
+    def _targets(self, schema: pa.Schema) -> list[str]:
+        """Target column per source column: toJobConfig.columnList positionally, else the same names."""
+        if len(set(schema.names)) != len(schema.names):
+            raise InvalidInput(f"Duplicate source columns: {', '.join(schema.names)}.", code="Cdm.0014")
+        if not self.column_list:
+            return list(schema.names)
+        if len(self.column_list) != len(schema.names):
+            raise InvalidInput(
+                f"toJobConfig.columnList names {len(self.column_list)} columns but the source has "
+                f"{len(schema.names)}: {', '.join(schema.names)}.", code="Cdm.0014")
+        return list(self.column_list)
+
+    def _final_columns(self, conn: Any, targets: Sequence[str], fields: pa.Schema) -> list[tuple[str, str, bool]]:
+        """``(name, type, not null)`` of an auto-created target: the source's types where they fit."""
+        d = self.dialect
+        cols = [(t, d.ddl_type(conn, f), self.copy_not_null and not f.nullable) for t, f in zip(targets, fields)]
+        return [(t, extend_char_length(ty), nn) for t, ty, nn in cols] if self.extend_chars else cols
+
+    def prepare(self, schema: pa.Schema) -> None:
+        targets = self._targets(schema)
+        d = self.dialect
+        with d.connect(LoadFailed, self.label, write=True) as conn:
+            cols = d.columns(conn, self.schema_name, self.table_name)
+            if cols is None and self.preparation == "DO_NOTHING":
+                raise _missing_table(self.label)
+            owned = cols is None or self.preparation == "DROP_AND_CREATE"
+            names = targets if owned else match_columns(targets, [c.name for c in cols], self.label)
+            with d.transaction(conn):
+                if not d.typed_stage:
+                    d.create_stage(conn, self.schema_name, self.stage, schema)
+                else:
+                    checks: list[str] = []
+                    if owned:
+                        pk = primary_key_targets(targets, schema)
+                        stage_cols = [(n, t, nn or n in pk) for n, t, nn in self._final_columns(conn, targets, schema)]
+                    else:
+                        by_name = {c.name: c for c in cols}
+                        not_null, checks = d.kept_constraints(conn, self.schema_name, self.table_name, names)
+                        stage_cols, pk = [(n, by_name[n].type, n in not_null) for n in names], []
+                    deferred = bool(pk) and d.deferred_primary_key
+                    for sql in staging.create_sql(lambda n: d.table(self.schema_name, n), d.q, self.stage, stage_cols,
+                                                  [] if deferred else pk, owned, d.scratch_table, checks,
+                                                  d.table_options(self.job)):
+                        d.execute(conn, sql)
+                    if deferred:
+                        d.defer_primary_key(conn, self.schema_name, self.stage, pk)
+                    self._native = d.native_types_ok(conn, schema, self.schema_name, self.stage)
+        self._fields = schema
+
+    def load(self, part: Partition, batches: Iterable[pa.RecordBatch], dirty: DirtyRows | None = None) -> LoadResult:
+        if self.dialect.typed_stage:
+            rows = self.dialect.load_typed(self.schema_name, self.stage, part.index, batches, dirty)
+        else:
+            rows = self.dialect.load_stage(self.schema_name, self.stage, part.index, batches)
+        return LoadResult(part.index, rows)
+
+    def accepts_native(self, fmt: str) -> bool:
+        return self._native and fmt == self.dialect.native_format
+
+    def load_native(self, part: Partition, chunks: Iterable[Chunk]) -> LoadResult:
+        return LoadResult(part.index, self.dialect.load_native(self.schema_name, self.stage, part.index, chunks))
+
+    def commit(self, results: Sequence[LoadResult]) -> None:
+        latest = {r.index: r.rows for r in results}  # a partition reported twice counts once
+        if not self.dialect.typed_stage:
+            return self._commit_tagged(latest)
+        d = self.dialect
+        with d.connect(LoadFailed, self.label, write=True) as conn:
+            stage_cols = d.columns(conn, self.schema_name, self.stage)
+            if stage_cols is None or d.columns(conn, self.schema_name, self.ledger) is None:
+                raise LoadFailed(f"Stage table {self.stage} does not exist: the run was aborted or committed.")
+            ledger = d.table(self.schema_name, self.ledger)
+            owned, loaded = staging.read(d.query(conn, f"SELECT part, rows FROM {ledger}"))
+            if loaded != latest:
+                raise LoadFailed(f"The stage holds {sum(loaded.values())} rows of {len(loaded)} partitions, but the "
+                                 f"loads reported {sum(latest.values())} rows of {len(latest)}.")
+            with d.transaction(conn):
+                exists = d.columns(conn, self.schema_name, self.table_name) is not None
+                if owned and (self.preparation == "DROP_AND_CREATE" or not exists):
+                    d.build_primary_key(conn, self.schema_name, self.stage)
+                    if exists:
+                        d.execute(conn, f"DROP TABLE {self.table}")
+                    d.rename_table(conn, self.schema_name, self.stage, self.table_name)
+                else:
+                    self._insert(conn, stage_cols, exists)
+                    d.execute(conn, f"DROP TABLE {d.table(self.schema_name, self.stage)}")
+                d.execute(conn, f"DROP TABLE {ledger}")
+
+    def _insert(self, conn: Any, stage_cols: Sequence[Column], exists: bool) -> None:
+        """Inside the commit transaction: clearing options, then the stage's rows into the target."""
+        d = self.dialect
+        if not exists:  # the target vanished since prepare: create it as auto-create would
+            if self.preparation == "DO_NOTHING":
+                raise _missing_table(self.label)
+            targets = [c.name for c in stage_cols]
+            fields = self._fields or pa.schema(
+                [pa.field(c.name, c.arrow, c.nullable, {TYPE_KEY: c.type, DIALECT_KEY: d.name}) for c in stage_cols])
+            d.execute(conn, create_table_sql(self.table, self._final_columns(conn, targets, fields), d.q,
+                                             primary_key_targets(targets, fields), d.table_options(self.job)))
+        by_name = {c.name: c for c in d.columns(conn, self.schema_name, self.table_name)}
+        dst = [by_name[n] for n in match_columns([c.name for c in stage_cols], list(by_name), self.label)]
+        if self.clear:
+            d.execute(conn, d.clear_sql(self.table))
+        elif self.delete_where:
+            d.execute(conn, f"DELETE FROM {self.table} WHERE {self.delete_where}")
+        names = ", ".join(quote_ident(c.name, d.q) for c in dst)
+        exprs = ", ".join(quote_ident(s.name, d.q) if s.type == t.type else d.cast(quote_ident(s.name, d.q), t)
+                          for s, t in zip(stage_cols, dst))
+        d.execute(conn, f"INSERT INTO {self.table} ({names}) SELECT {exprs} FROM {d.table(self.schema_name, self.stage)}")
+
+    def _commit_tagged(self, latest: dict[int, int]) -> None:
+        """Commit of a ``PART_COLUMN`` stage (dialects without ``typed_stage``)."""
+        expected = sum(latest.values())
+        parts = ", ".join(str(int(i)) for i in sorted(latest))
+        d, q = self.dialect, self.dialect.q
+        stage = d.table(self.schema_name, self.stage)
+        with d.connect(LoadFailed, self.label, write=True) as conn:
+            stage_cols = d.columns(conn, self.schema_name, self.stage)
+            if stage_cols is None:
+                raise LoadFailed(f"Stage table {self.stage} does not exist: the run was aborted or committed.")
+            data_cols = [c for c in stage_cols if c.name != PART_COLUMN]
+            fields = self._fields or pa.schema(
+                [pa.field(c.name, c.arrow, c.nullable, {TYPE_KEY: c.type, DIALECT_KEY: d.name}) for c in data_cols])
+            targets = self._targets(fields)
+            with d.transaction(conn):
+                exists = d.columns(conn, self.schema_name, self.table_name) is not None
+                if exists and self.preparation == "DROP_AND_CREATE":
+                    d.execute(conn, f"DROP TABLE {self.table}")
+                    exists = False
+                if not exists:
+                    if self.preparation == "DO_NOTHING":
+                        raise _missing_table(self.label)
+                    d.execute(conn, create_table_sql(self.table, self._final_columns(conn, targets, fields), q,
+                                                     primary_key_targets(targets, fields), d.table_options(self.job)))
+                by_name = {c.name: c for c in d.columns(conn, self.schema_name, self.table_name)}
+                names = match_columns(targets, list(by_name), self.label)
+                if self.clear:
+                    d.execute(conn, d.clear_sql(self.table))
+                elif self.delete_where:
+                    d.execute(conn, f"DELETE FROM {self.table} WHERE {self.delete_where}")
+                if parts:
+                    self._move(conn, stage, data_cols, [by_name[n] for n in names], parts, expected)
+                d.execute(conn, f"DROP TABLE {stage}")
+
+    def _move(self, conn: Any, stage: str, src: Sequence[Column], dst: Sequence[Column], parts: str,
+              expected: int) -> None:
+        d, q = self.dialect, self.dialect.q
+        where = f"{PART_COLUMN} IN ({parts})"
+        staged = int(d.query(conn, f"SELECT COUNT(*) FROM {stage} WHERE {where}")[0][0])
+        if staged != expected:
+            raise LoadFailed(f"Stage holds {staged} rows for partitions [{parts}], but the loads reported {expected}.")
+        cols = ", ".join(quote_ident(c.name, q) for c in dst)
+        exprs = ", ".join(d.cast(quote_ident(s.name, q), t) for s, t in zip(src, dst))
+        d.execute(conn, f"INSERT INTO {self.table} ({cols}) SELECT {exprs} FROM {stage} WHERE {where}")
+
+    def abort(self) -> None:
+        self.dialect.drop_stage(self.schema_name, self.stage)
+        if self.dialect.typed_stage:
+            self.dialect.drop_stage(self.schema_name, self.ledger)
