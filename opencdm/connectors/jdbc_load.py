@@ -171,8 +171,10 @@ class JdbcLoader(Loader):
             fields = self._fields or pa.schema(
                 [pa.field(c.name, c.arrow, c.nullable, {TYPE_KEY: c.type, DIALECT_KEY: d.name}) for c in data_cols])
             targets = self._targets(fields)
+            exists = d.columns(conn, self.schema_name, self.table_name) is not None
+            if not d.transactional_ddl and (self.preparation == "DROP_AND_CREATE" or not exists):
+                return self._commit_aside(conn, stage, data_cols, targets, fields, parts, expected, exists)
             with d.transaction(conn):
-                exists = d.columns(conn, self.schema_name, self.table_name) is not None
                 if exists and self.preparation == "DROP_AND_CREATE":
                     d.execute(conn, f"DROP TABLE {self.table}")
                     exists = False
@@ -191,8 +193,35 @@ class JdbcLoader(Loader):
                     self._move(conn, stage, data_cols, [by_name[n] for n in names], parts, expected)
                 d.execute(conn, f"DROP TABLE {stage}")
 
+    def _commit_aside(self, conn: Any, stage: str, data_cols: Sequence[Column], targets: list[str],
+                      fields: pa.Schema, parts: str, expected: int, exists: bool) -> None:
+        """Commit for databases whose DDL commits on its own (MySQL): build the new table aside, fill it
+        in one transaction, then swap it in with one atomic rename. Until the rename the target is
+        untouched; a failure drops the table built aside."""
+        d, q = self.dialect, self.dialect.q
+        aside_name = self._aside
+        aside = d.table(self.schema_name, aside_name)
+        d.execute(conn, f"DROP TABLE IF EXISTS {aside}")
+        d.execute(conn, create_table_sql(aside, self._final_columns(conn, targets, fields), q,
+                                         primary_key_targets(targets, fields), d.table_options(self.job)))
+        try:
+            by_name = {c.name: c for c in d.columns(conn, self.schema_name, aside_name)}
+            names = match_columns(targets, list(by_name), self.label)
+            with d.transaction(conn):
+                if parts:
+                    self._move(conn, stage, data_cols, [by_name[n] for n in names], parts, expected, into=aside)
+            d.swap_in(conn, self.schema_name, aside_name, self.table_name, exists)
+        except BaseException:
+            d.execute(conn, f"DROP TABLE IF EXISTS {aside}")
+            raise
+        d.execute(conn, f"DROP TABLE {stage}")
+
+    @property
+    def _aside(self) -> str:
+        return f"{self.stage}_new"
+
     def _move(self, conn: Any, stage: str, src: Sequence[Column], dst: Sequence[Column], parts: str,
-              expected: int) -> None:
+              expected: int, into: str | None = None) -> None:
         d, q = self.dialect, self.dialect.q
         where = f"{PART_COLUMN} IN ({parts})"
         staged = int(d.query(conn, f"SELECT COUNT(*) FROM {stage} WHERE {where}")[0][0])
@@ -200,9 +229,11 @@ class JdbcLoader(Loader):
             raise LoadFailed(f"Stage holds {staged} rows for partitions [{parts}], but the loads reported {expected}.")
         cols = ", ".join(quote_ident(c.name, q) for c in dst)
         exprs = ", ".join(d.cast(quote_ident(s.name, q), t) for s, t in zip(src, dst))
-        d.execute(conn, f"INSERT INTO {self.table} ({cols}) SELECT {exprs} FROM {stage} WHERE {where}")
+        d.execute(conn, f"INSERT INTO {into or self.table} ({cols}) SELECT {exprs} FROM {stage} WHERE {where}")
 
     def abort(self) -> None:
         self.dialect.drop_stage(self.schema_name, self.stage)
+        if not self.dialect.transactional_ddl:
+            self.dialect.drop_stage(self.schema_name, self._aside)
         if self.dialect.typed_stage:
             self.dialect.drop_stage(self.schema_name, self.ledger)

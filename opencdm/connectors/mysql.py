@@ -141,6 +141,7 @@ def _is_panic(exc: BaseException) -> bool:
 class MysqlDialect(Dialect):
     name = "mysql"
     q = "`"
+    transactional_ddl = False  # DDL commits on its own: new targets are built aside, then RENAME TABLE
     _server: str | None = None  # VERSION(), once per instance
 
     def validate(self) -> None:
@@ -443,3 +444,14 @@ class MysqlDialect(Dialect):
 
     def clear_sql(self, table: str) -> str:
         return f"DELETE FROM {table}"  # TRUNCATE would commit the move's transaction half way
+
+    def swap_in(self, conn: Any, schema: str | None, new: str, target: str, exists: bool) -> None:
+        # RENAME TABLE of several tables is atomic in MySQL/MariaDB: readers see the old or the new table
+        if not exists:
+            self.execute(conn, f"RENAME TABLE {self.table(schema, new)} TO {self.table(schema, target)}")
+            return
+        old = new[: -len("_new")] + "_old" if new.endswith("_new") else new + "_old"
+        self.execute(conn, f"DROP TABLE IF EXISTS {self.table(schema, old)}")
+        self.execute(conn, f"RENAME TABLE {self.table(schema, target)} TO {self.table(schema, old)}, "
+                           f"{self.table(schema, new)} TO {self.table(schema, target)}")
+        self.execute(conn, f"DROP TABLE {self.table(schema, old)}")

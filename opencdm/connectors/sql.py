@@ -477,6 +477,8 @@ class Dialect(ABC):
     scratch_table: ClassVar[str] = ""
     #: The raw format ``raw_reader().read`` yields and ``load_native`` takes; None: batches only.
     native_format: ClassVar[str | None] = None
+    #: False when DDL commits on its own (MySQL): a new target is then built aside and renamed in.
+    transactional_ddl: ClassVar[bool] = True
     #: True: an owned stage gets its primary key at commit (``build_primary_key``), after the rows
     #: are in, which is faster than maintaining the index during the load.
     deferred_primary_key: ClassVar[bool] = False
@@ -500,6 +502,11 @@ class Dialect(ABC):
 
     def build_primary_key(self, conn: Any, schema: str | None, stage: str) -> None:
         """In the commit transaction, before the stage becomes the target: add the remembered key."""
+
+    def swap_in(self, conn: Any, schema: str | None, new: str, target: str, exists: bool) -> None:
+        """Dialects without transactional DDL: make table ``new`` the ``target`` in one atomic step
+        (dropping the old ``target`` when ``exists``)."""
+        raise NotImplementedError(f"{type(self).__name__} has transactional DDL; swap_in is not used")
 
     def rename_table(self, conn: Any, schema: str | None, old: str, new: str) -> None:
         """Inside the commit transaction: ``old`` becomes ``new`` (no table named ``new`` exists)."""

@@ -353,3 +353,29 @@ def test_key_sample_of_a_big_table_is_one_scan_without_a_sort(env):
     assert all(k % 7 for k in keys)
     parts = JDBC.extractor(env.link(), from_job(env, **{"fromJobConfig.tableName": "big"}), env.ctx).partitions(4)
     assert len(parts) == 4
+
+
+@pytest.mark.parametrize("prep", ["DROP_AND_CREATE", "CREATE_WHEN_NOT_EXIST"])
+def test_failed_commit_of_a_new_table_leaves_the_old_one(env, prep):
+    """MySQL DDL autocommits, so a new target is built aside and renamed in: a failure before the
+    rename keeps the old table (or none) and leaves nothing behind."""
+    table = _table()
+    if prep == "DROP_AND_CREATE":
+        env.sql(f"CREATE TABLE {table} (x int)", f"INSERT INTO {table} VALUES (7)")
+    extractor = JDBC.extractor(env.link(), from_job(env), env.ctx)
+    loader = JDBC.loader(env.link(), to_job(env, table, prep), env.ctx, uuid.uuid4().hex)
+    loader.prepare(extractor.schema())
+    results = [loader.load(p, extractor.extract(p)) for p in extractor.partitions(2)]
+    lying = [LoadResult(r.index, r.rows + 1) for r in results]  # the stage no longer matches: the move fails
+    with pytest.raises(LoadFailed):
+        loader.commit(lying)
+    if prep == "DROP_AND_CREATE":
+        assert env.sql(f"SELECT x FROM {table}") == [(7,)]
+    else:
+        assert env.sql(f"SHOW TABLES LIKE '{table}'") == []
+    loader.abort()
+    assert env.stages() == []
+    loader = JDBC.loader(env.link(), to_job(env, table, prep), env.ctx, uuid.uuid4().hex)
+    loader.prepare(extractor.schema())
+    loader.commit([loader.load(p, extractor.extract(p)) for p in extractor.partitions(2)])
+    assert data.checksums(env.rows("my", table)) == EXPECTED
