@@ -123,3 +123,11 @@ def get_map(inputs: Inputs, name: str) -> dict[str, str]:
     if not isinstance(raw, dict):
         raise invalid(name, raw, "a JSON object")
     return {str(k): str(v).lower() if isinstance(v, bool) else str(v) for k, v in raw.items()}
+
+
+def require_server(link: Inputs) -> None:
+    """A database server link: host, port (a TCP port), username and password are required."""
+    require(link, "linkConfig.host", "linkConfig.port", "linkConfig.username", "linkConfig.password")
+    port = get_int(link, "linkConfig.port")
+    if not 0 < port < 65536:
+        raise invalid("linkConfig.port", port, "a TCP port")

@@ -145,11 +145,7 @@ class MysqlDialect(Dialect):
     _server: str | None = None  # VERSION(), once per instance
 
     def validate(self) -> None:
-        config.require(self.link, "linkConfig.host", "linkConfig.port", "linkConfig.username",
-                       "linkConfig.password")
-        port = config.get_int(self.link, "linkConfig.port")
-        if not 0 < port < 65536:
-            raise config.invalid("linkConfig.port", port, "a TCP port")
+        config.require_server(self.link)
         self.properties()
 
     def properties(self) -> dict[str, str]:

@@ -133,11 +133,7 @@ class PostgresDialect(Dialect):
     deferred_primary_key = True
 
     def validate(self) -> None:
-        config.require(self.link, "linkConfig.host", "linkConfig.port", "linkConfig.username",
-                       "linkConfig.password")
-        port = config.get_int(self.link, "linkConfig.port")
-        if not 0 < port < 65536:
-            raise config.invalid("linkConfig.port", port, "a TCP port")
+        config.require_server(self.link)
 
     def _uri(self, write: bool = True) -> str:
         self.validate()

@@ -319,7 +319,10 @@ class SqliteDialect(Dialect):
         if self.path().is_file():  # never create the database just to drop from it
             super().drop_stage(schema, stage)
 
-    def load_stage(self, schema: str | None, stage: str, index: int, batches: Iterable[pa.RecordBatch]) -> int:
+    @contextmanager
+    def _loading(self, stage: str) -> Iterator[tuple[Any, Any]]:
+        """An ADBC connection and cursor for one partition's load: one transaction, committed when
+        the block ends normally, rolled back otherwise. Loads of other partitions queue on the lock."""
         try:
             import adbc_driver_sqlite.dbapi as dbapi
         except ImportError as exc:
@@ -331,25 +334,29 @@ class SqliteDialect(Dialect):
             conn = dbapi.connect(str(path))
             try:
                 with conn.cursor() as cur:
-                    cur.execute("PRAGMA busy_timeout = 3600000")  # loads of other partitions queue up
-                    cur.execute(f"DELETE FROM {quote_ident(stage)} WHERE {PART_COLUMN} = {int(index)}")
-                    feed = Feed(batches, lambda b: with_part(_storable_batch(b), index))
-                    it = iter(feed)
-                    first = next(it, None)
-                    if first is not None:
-                        reader = pa.RecordBatchReader.from_batches(first.schema, itertools.chain((first,), it))
-                        try:
-                            cur.adbc_ingest(stage, reader, mode="append")
-                        except Exception:
-                            feed.reraise()
-                            raise
+                    cur.execute("PRAGMA busy_timeout = 3600000")
+                    yield conn, cur
                 conn.commit()
-                return feed.rows
             except BaseException:
                 conn.rollback()
                 raise
             finally:
                 conn.close()
+
+    def load_stage(self, schema: str | None, stage: str, index: int, batches: Iterable[pa.RecordBatch]) -> int:
+        with self._loading(stage) as (_, cur):
+            cur.execute(f"DELETE FROM {quote_ident(stage)} WHERE {PART_COLUMN} = {int(index)}")
+            feed = Feed(batches, lambda b: with_part(_storable_batch(b), index))
+            it = iter(feed)
+            first = next(it, None)
+            if first is not None:
+                reader = pa.RecordBatchReader.from_batches(first.schema, itertools.chain((first,), it))
+                try:
+                    cur.adbc_ingest(stage, reader, mode="append")
+                except Exception:
+                    feed.reraise()
+                    raise
+        return feed.rows
 
     def ddl_type(self, conn: Any, f: pa.Field) -> str:
         declared = field_type(f)
@@ -369,38 +376,20 @@ class SqliteDialect(Dialect):
 
     def load_typed(self, schema: str | None, stage: str, index: int, batches: Iterable[pa.RecordBatch],
                    dirty: Any = None) -> int:
-        try:
-            import adbc_driver_sqlite.dbapi as dbapi
-        except ImportError as exc:
-            raise MissingDriver("The SQLite ADBC driver is missing: pip install adbc-driver-sqlite") from exc
-        path = self.path()
-        if not path.is_file():
-            raise LinkRejected(CDM_CODES["Cdm.0900"] % stage, code="Cdm.0900")
-        with _guard(LoadFailed, stage):
-            conn = dbapi.connect(str(path))
-            try:
-                with conn.cursor() as cur:
-                    cur.execute("PRAGMA busy_timeout = 3600000")  # loads of other partitions queue up
+        with self._loading(stage) as (_, cur):
 
-                    def query(sql: str) -> list[tuple]:
-                        cur.execute(sql)
-                        return cur.fetchall()
+            def query(sql: str) -> list[tuple]:
+                cur.execute(sql)
+                return cur.fetchall()
 
-                    done = staging.claim(cur.execute, query, quote_ident(staging.ledger_name(stage)), index)
-                    if done is not None:
-                        conn.rollback()
-                        staging.drain(batches)
-                        return done
-                    names = [r[1] for r in query(f"PRAGMA table_info({quote_ident(stage)})")]
-                    rows = _ingest(cur, stage, names, batches, dirty)
-                    cur.execute(staging.record_sql(quote_ident(staging.ledger_name(stage)), index, rows))
-                conn.commit()
-                return rows
-            except BaseException:
-                conn.rollback()
-                raise
-            finally:
-                conn.close()
+            done = staging.claim(cur.execute, query, quote_ident(staging.ledger_name(stage)), index)
+            if done is not None:
+                staging.drain(batches)
+                return done  # nothing written: committing the claim's read changes nothing
+            names = [r[1] for r in query(f"PRAGMA table_info({quote_ident(stage)})")]
+            rows = _ingest(cur, stage, names, batches, dirty)
+            cur.execute(staging.record_sql(quote_ident(staging.ledger_name(stage)), index, rows))
+        return rows
 
     def rename_table(self, conn: Any, schema: str | None, old: str, new: str) -> None:
         # legacy mode: renaming must not re-check views that name the table it replaces
