@@ -293,27 +293,13 @@ def _is_binary(t: pa.DataType) -> bool:
 
 
 def stage_type(t: pa.DataType) -> str:
+    """Column type of an Arrow-typed stage: ``arrow_ddl``'s, with integers widened and plain LOBs."""
     t = plain_type(t)
-    if pa.types.is_boolean(t):
-        return "tinyint(1)"
-    if pa.types.is_uint64(t):
-        return "bigint unsigned"
-    if pa.types.is_integer(t) or pa.types.is_duration(t):
+    if pa.types.is_integer(t) and not pa.types.is_uint64(t):
         return "bigint"
-    if pa.types.is_float16(t) or pa.types.is_float32(t):
-        return "float"
-    if pa.types.is_floating(t):
-        return "double"
-    if pa.types.is_decimal(t) and t.precision <= 65:
-        return f"decimal({t.precision},{t.scale})"
-    if pa.types.is_timestamp(t):
-        return "datetime(6)"
-    if pa.types.is_date(t):
-        return "date"
-    if pa.types.is_time(t):
-        return "time(6)"
     if _is_binary(t):
         return "longblob"
-    return "longtext"
+    sql = arrow_ddl(t, pk=False)
+    return "longtext" if sql.startswith("longtext") else sql
 
 

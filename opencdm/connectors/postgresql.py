@@ -301,13 +301,8 @@ class PostgresDialect(Dialect):
             target = _stage_schema(first.schema)
             data = pa.schema(list(target)[:-1])
             feed = Feed(itertools.chain((first,), it), lambda b: with_part(conform(b, data), index))
-            try:
-                with conn.cursor() as cur:
-                    cur.adbc_ingest(stage, feed.reader(target), mode="append", db_schema_name=schema)
-            except Exception:
-                feed.reraise()
-                raise
-            return feed.rows
+            with conn.cursor() as cur:
+                return feed.ingest(cur, stage, target, db_schema_name=schema)
 
     def ddl_type(self, conn: Any, f: pa.Field) -> str:
         declared = field_type(f)
@@ -404,14 +399,8 @@ class PostgresDialect(Dialect):
         cols = self.columns(conn, schema, stage) or []
         plan = _write_plan(cols, source)
         if plan is not None and dirty is None:  # the fast path: one binary COPY straight into the stage
-            feed = Feed(batches, lambda b: conform(b, plan))
-            try:
-                with conn.cursor() as cur:
-                    cur.adbc_ingest(stage, feed.reader(plan), mode="append", db_schema_name=schema)
-            except Exception:
-                feed.reraise()
-                raise
-            return feed.rows
+            with conn.cursor() as cur:
+                return Feed(batches, lambda b: conform(b, plan)).ingest(cur, stage, plan, db_schema_name=schema)
         # batch by batch: types ADBC cannot write go through a temporary table and a CAST; with
         # ``dirty``, each batch under a savepoint so rejected rows can be bisected out
         if plan is None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import itertools
 import math
 import re
 from abc import ABC, abstractmethod
@@ -306,12 +307,26 @@ class Feed:
             self.error = exc
             raise
 
-    def reader(self, schema: pa.Schema) -> pa.RecordBatchReader:
-        return pa.RecordBatchReader.from_batches(schema, iter(self))
-
     def reraise(self) -> None:
         if self.error is not None:
             raise self.error
+
+    def ingest(self, cursor: Any, table: str, schema: pa.Schema | None = None, **options: Any) -> int:
+        """Append every batch with ``cursor.adbc_ingest``; the rows written. Without ``schema`` the
+        first batch's is used (nothing is written when there is none). The source's own exception
+        wins over the driver's wrapping of it."""
+        it = iter(self)
+        if schema is None:
+            first = next(it, None)
+            if first is None:
+                return 0
+            schema, it = first.schema, itertools.chain((first,), it)
+        try:
+            cursor.adbc_ingest(table, pa.RecordBatchReader.from_batches(schema, it), mode="append", **options)
+        except Exception:
+            self.reraise()
+            raise
+        return self.rows
 
 
 def with_part(batch: pa.RecordBatch, index: int) -> pa.RecordBatch:

@@ -10,7 +10,6 @@ timestamps); stage writes use ADBC ingest, which measured about twice as fast as
 from __future__ import annotations
 
 import datetime as dt
-import itertools
 import os
 import sqlite3
 import uuid
@@ -346,17 +345,7 @@ class SqliteDialect(Dialect):
     def load_stage(self, schema: str | None, stage: str, index: int, batches: Iterable[pa.RecordBatch]) -> int:
         with self._loading(stage) as (_, cur):
             cur.execute(f"DELETE FROM {quote_ident(stage)} WHERE {PART_COLUMN} = {int(index)}")
-            feed = Feed(batches, lambda b: with_part(_storable_batch(b), index))
-            it = iter(feed)
-            first = next(it, None)
-            if first is not None:
-                reader = pa.RecordBatchReader.from_batches(first.schema, itertools.chain((first,), it))
-                try:
-                    cur.adbc_ingest(stage, reader, mode="append")
-                except Exception:
-                    feed.reraise()
-                    raise
-        return feed.rows
+            return Feed(batches, lambda b: with_part(_storable_batch(b), index)).ingest(cur, stage)
 
     def ddl_type(self, conn: Any, f: pa.Field) -> str:
         declared = field_type(f)
@@ -406,16 +395,7 @@ def _ingest(cur: Any, stage: str, names: list[str], batches: Iterable[pa.RecordB
     feed = Feed(batches, lambda b: pa.RecordBatch.from_arrays([storable(c, f) for c, f in zip(b.columns, b.schema)],
                                                               names=names))
     if dirty is None:
-        it = iter(feed)
-        first = next(it, None)
-        if first is not None:
-            try:
-                cur.adbc_ingest(stage, pa.RecordBatchReader.from_batches(first.schema, itertools.chain((first,), it)),
-                                mode="append")
-            except Exception:
-                feed.reraise()
-                raise
-        return feed.rows
+        return feed.ingest(cur, stage)
 
     @contextmanager
     def savepoint() -> Iterator[None]:
