@@ -40,6 +40,7 @@ class GenericJdbcConnector(Connector):
             config.get_bool(job, "toJobConfig.extendCharLength")
             if config.get_enum(job, "toJobConfig.beforeImportType", BEFORE_IMPORT) == "whereClause":
                 config.require(job, "toJobConfig.whereClause")
+            JdbcLoader(link, job, ctx, "check")  # parses and checks the rest (the DELETE's whereClause), no I/O
         else:
             raise InvalidInput(f"Unknown direction [{direction}]: expected from or to.", code="Cdm.0014")
 

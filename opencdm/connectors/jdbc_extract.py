@@ -16,7 +16,7 @@ from opencdm.connectors.dialects import _label, _missing_table, dialect_for, log
 from opencdm.connectors.partitioning import NoRows, TablePart, allocate, key_ranges, plan_cuts, sample_size
 from opencdm.connectors.sql import (
     PK_KEY, Column, derived_table, match_columns, match_tables, quote_ident, range_predicate, select_sql,
-    select_statement, wildcard,
+    select_statement, sql_input, where_group, wildcard,
 )
 from opencdm.errors import ExtractFailed, InvalidInput, LinkRejected
 
@@ -36,19 +36,20 @@ class JdbcExtractor(Extractor):
     def __init__(self, link: Inputs, job: Inputs, ctx: ConnectorContext) -> None:
         super().__init__(link, job, ctx)
         self.dialect = dialect_for(link, ctx)
+        lexer = self.dialect.name  # user SQL is checked as this database reads it (``sql_input``)
         self.sql: str | None = None
         if config.get_bool(job, "fromJobConfig.useSql"):
             config.require(job, "fromJobConfig.sql")
-            self.sql = select_statement(config.get_str(job, "fromJobConfig.sql"), "fromJobConfig.sql")
+            self.sql = select_statement(config.get_str(job, "fromJobConfig.sql"), "fromJobConfig.sql", lexer)
         else:
             config.require(job, "fromJobConfig.tableName")
         self.schema_name = config.get_str(job, "fromJobConfig.schemaName")
         self.table_name = config.get_str(job, "fromJobConfig.tableName")
-        self.where = config.get_str(job, "fromJobConfig.whereClause")
+        self.where = sql_input(config.get_str(job, "fromJobConfig.whereClause"), "fromJobConfig.whereClause", lexer)
         self.column_list = config.get_list(job, "fromJobConfig.columnList")
         self.partition_column = config.get_str(job, "fromJobConfig.partitionColumn")
         boundary = config.get_str(job, "fromJobConfig.boundaryQuery")
-        self.boundary = select_statement(boundary, "fromJobConfig.boundaryQuery") if boundary else None
+        self.boundary = select_statement(boundary, "fromJobConfig.boundaryQuery", lexer) if boundary else None
         self.allow_nulls = config.get_bool(job, "fromJobConfig.allowNullValueInPartitionColumn", True)
         self.wildcard = self.sql is None and (wildcard(self.schema_name) or wildcard(self.table_name))
         self.label = "fromJobConfig.sql" if self.sql else _label(self.schema_name, self.table_name)
@@ -179,7 +180,7 @@ class JdbcExtractor(Extractor):
         if n <= 1:
             return key_ranges(key.name, [], *ends, nulls=nulls)
         cond, params = range_predicate(KeyRange(0, key.name, *ends, last=True), d.q, d.param, d.inline)
-        cond = f"({self.where}) AND {cond}" if self.where else cond
+        cond = f"{where_group(self.where)} AND {cond}" if self.where else cond
         sample = d.sample_keys(conn, self._from(ref), quote_ident(key.name, d.q), cond, params, sample_size(n), ref)
         cuts, method = plan_cuts(lo, hi, sample, n, numeric=_NUMERIC.match(key.type) is not None)
         log.info("%s: %d range(s) on %s between %r and %r (%s cuts, %d keys sampled)", self._name(ref),

@@ -12,7 +12,7 @@ from opencdm.connectors.base import Chunk, ConnectorContext, DirtyRows, Inputs, 
 from opencdm.connectors.dialects import BEFORE_IMPORT, PREPARATIONS, _label, _missing_table, dialect_for
 from opencdm.connectors.sql import (
     DIALECT_KEY, PART_COLUMN, TYPE_KEY, Column, create_table_sql, extend_char_length, match_columns,
-    primary_key_targets, quote_ident, stage_name,
+    primary_key_targets, quote_ident, sql_input, stage_name, where_group,
 )
 from opencdm.errors import InvalidInput, LoadFailed
 
@@ -37,7 +37,8 @@ class JdbcLoader(Loader):
         self.preparation = config.get_enum(job, "toJobConfig.tablePreparation", PREPARATIONS, "DO_NOTHING")
         before = config.get_enum(job, "toJobConfig.beforeImportType", BEFORE_IMPORT, "none")
         self.clear = before == "shouldClearTable" or config.get_bool(job, "toJobConfig.shouldClearTable")
-        self.delete_where = config.get_str(job, "toJobConfig.whereClause") if before == "whereClause" else None
+        self.delete_where = sql_input(config.get_str(job, "toJobConfig.whereClause"), "toJobConfig.whereClause",
+                                      self.dialect.name) if before == "whereClause" else None
         self.copy_not_null = config.get_bool(job, "toJobConfig.useNullable")
         self.extend_chars = config.get_bool(job, "toJobConfig.extendCharLength")
         self.stage = stage_name(run_id)
@@ -151,7 +152,7 @@ class JdbcLoader(Loader):
         if self.clear:
             d.execute(conn, d.clear_sql(self.table))
         elif self.delete_where:
-            d.execute(conn, f"DELETE FROM {self.table} WHERE {self.delete_where}")
+            d.execute(conn, f"DELETE FROM {self.table} WHERE {where_group(self.delete_where)}")
         names = ", ".join(quote_ident(c.name, d.q) for c in dst)
         exprs = ", ".join(quote_ident(s.name, d.q) if s.type == t.type else d.cast(quote_ident(s.name, d.q), t)
                           for s, t in zip(stage_cols, dst))
@@ -188,7 +189,7 @@ class JdbcLoader(Loader):
                 if self.clear:
                     d.execute(conn, d.clear_sql(self.table))
                 elif self.delete_where:
-                    d.execute(conn, f"DELETE FROM {self.table} WHERE {self.delete_where}")
+                    d.execute(conn, f"DELETE FROM {self.table} WHERE {where_group(self.delete_where)}")
                 if parts:
                     self._move(conn, stage, data_cols, [by_name[n] for n in names], parts, expected)
                 d.execute(conn, f"DROP TABLE {stage}")

@@ -43,7 +43,7 @@ from opencdm.connectors import mysql_infile as infile_mod
 from opencdm.connectors import mysql_types as types
 from opencdm.connectors.sql import (
     PART_COLUMN, PK_KEY, Column, Dialect, derived_table, field_dialect, field_type, int_literal, plain_type,
-    quote_ident,
+    quote_ident, sql_input,
 )
 from opencdm.errors import (
     CDM_CODES, CdmError, ExtractFailed, LinkRejected, LinkUnreachable, LoadFailed, MissingDriver,
@@ -130,6 +130,17 @@ def _bind(sql: str, params: Sequence[Any]) -> tuple[str, tuple | None]:
     if "\x00" in sql:
         sql = re.sub(r"\x00\d+\x00", "%s", sql.replace("%", "%%"))
     return sql, tuple(params)
+
+
+def _literal(conn: Any, value: Any) -> str:
+    """A bound value as a literal that reads the same under any sql_mode (connectorx reads on a session
+    of its own, with the server's sql_mode): text as hex, since with NO_BACKSLASH_ESCAPES a quote that
+    PyMySQL escaped with a backslash would end the string and let the rest of a value run as SQL."""
+    if isinstance(value, str):
+        return f"_utf8mb4 X'{value.encode().hex()}'" if value else "''"
+    if isinstance(value, (bytes, bytearray)):
+        return f"X'{bytes(value).hex()}'"
+    return conn.literal(value)  # numbers, dates and times: no quote or backslash inside
 
 
 def _is_panic(exc: BaseException) -> bool:
@@ -281,11 +292,14 @@ class MysqlDialect(Dialect):
         return [types.result_column(f, tiny_bool) for f in fields]
 
     def query(self, conn: Any, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
+        """Rows of one statement: PyMySQL does not ask for CLIENT_MULTI_STATEMENTS, so the server
+        refuses ``SELECT 1; DROP TABLE t`` as a syntax error without running any of it."""
         with conn.cursor() as cur:
             cur.execute(*_bind(sql, params))
             return list(cur.fetchall())
 
     def execute(self, conn: Any, sql: str) -> None:
+        """One statement, never two (see ``query``)."""
         with conn.cursor() as cur:
             cur.execute(sql)
 
@@ -296,8 +310,7 @@ class MysqlDialect(Dialect):
 
     def read(self, conn: Any, sql: str, params: Sequence[Any], schema: pa.Schema) -> Iterator[pa.RecordBatch]:
         if params:
-            with conn.cursor() as cur:
-                sql = cur.mogrify(*_bind(sql, params))
+            sql = re.sub(r"\x00(\d+)\x00", lambda m: _literal(conn, params[int(m.group(1)) - 1]), sql)
         reader = self._read_driver if self.ssl() else self._read_connectorx
         for batch in reader(conn, sql, schema):
             if batch.num_rows:
@@ -314,6 +327,9 @@ class MysqlDialect(Dialect):
         return f"mysql://{user}:{password}@{host}:{port}/{db}?prefer_socket=false"
 
     def _read_connectorx(self, conn: Any, sql: str, schema: pa.Schema) -> Iterator[pa.RecordBatch]:
+        """connectorx's MySQL client asks for CLIENT_MULTI_STATEMENTS, and runs a query it fails to
+        prepare (as a second statement makes it) again as plain text: so ``sql`` must be one statement."""
+        sql = sql_input(sql, "The query read", self.name, statement=True)
         cx = _connectorx()
         if self._mariadb(conn):  # a stalled consumer must not time the stream out
             sql = f"SET STATEMENT net_write_timeout=86400, max_statement_time=0 FOR {sql}"

@@ -215,8 +215,7 @@ class PostgresDialect(Dialect):
         return [(s, t) for s, t in self.query(conn, _TABLES)]
 
     def query_columns(self, conn: Any, sql: str) -> list[Column]:
-        with conn.cursor() as cur:
-            cur.execute(f"SELECT * FROM {derived_table(sql)} LIMIT 0")
+        with _run(conn, f"SELECT * FROM {derived_table(sql)} LIMIT 0") as cur:
             res = cur.pgresult
             cols = [(res.fname(i).decode(), res.ftype(i), res.fmod(i)) for i in range(res.nfields)]
         types = self.query(conn, "SELECT pg_catalog.format_type(u.o, u.m), t.typname FROM unnest($1::oid[], $2::int[]) "
@@ -259,24 +258,27 @@ class PostgresDialect(Dialect):
         return [r[0] for r in self.query(conn, _PRIMARY_KEY, [self.table(schema, table)])]
 
     def query(self, conn: Any, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
+        """Rows of one statement; never two: over psycopg it runs in pipeline mode (``_run``), and ADBC
+        prepares every statement (``PQprepare``) before running it; either way the server parses it
+        with the extended query protocol, which refuses ``SELECT 1; DROP TABLE t`` as a whole."""
         if _is_psycopg(conn):
-            import psycopg
-
-            with psycopg.RawCursor(conn) as cur:  # $1-style placeholders, as ADBC takes them
-                cur.execute(sql, tuple(params) if params else None)
+            with _run(conn, sql, params) as cur:
                 return cur.fetchall()
         with conn.cursor() as cur:
             cur.execute(sql, parameters=tuple(params) if params else None)
             return cur.fetchall()
 
     def execute(self, conn: Any, sql: str) -> None:
+        """One statement, never two (see ``query``)."""
         if _is_psycopg(conn):
-            conn.execute(sql)
+            _run(conn, sql).close()
             return
         with conn.cursor() as cur:
             cur.execute(sql)
 
     def read(self, conn: Any, sql: str, params: Sequence[Any], schema: pa.Schema) -> Iterator[pa.RecordBatch]:
+        """ADBC prepares ``sql`` to learn its columns, then runs ``COPY (sql) TO STDOUT`` with
+        ``PQexecParams``: both over the extended protocol, so a second statement fails both."""
         with self.connect_adbc(ExtractFailed) as aconn, aconn.cursor() as cur:
             cur.adbc_statement.set_options(**{"adbc.postgresql.batch_size_hint_bytes": str(BATCH_BYTES)})
             cur.execute(sql, parameters=tuple(params) if params else None)
@@ -482,7 +484,7 @@ class PostgresDialect(Dialect):
     def load_native(self, schema: str | None, stage: str, index: int, chunks: Iterable[Chunk]) -> int:
         ledger = self.table(schema, staging.ledger_name(stage))
         with self.connect_copy(LoadFailed, stage, write=True) as conn, conn.transaction():
-            done = staging.claim(conn.execute, lambda s: conn.execute(s).fetchall(), ledger, index)
+            done = staging.claim(lambda s: self.execute(conn, s), lambda s: self.query(conn, s), ledger, index)
             if done is not None:
                 staging.drain(chunks)
                 return done
@@ -491,7 +493,7 @@ class PostgresDialect(Dialect):
                 for chunk in chunks:
                     copy.write(chunk.data)
                     rows += chunk.rows
-            conn.execute(staging.record_sql(ledger, index, rows))
+            self.execute(conn, staging.record_sql(ledger, index, rows))
             return rows
 
 
@@ -563,6 +565,22 @@ def _is_psycopg(conn: Any) -> bool:
     return type(conn).__module__.startswith("psycopg")
 
 
+def _run(conn: Any, sql: str, params: Sequence[Any] = ()) -> Any:
+    """A cursor (``$1`` placeholders, as ADBC takes them) that ran ``sql`` on a psycopg connection in
+    pipeline mode, where libpq sends every query with the extended protocol (Parse, Bind, Execute):
+    a Parse holds one statement, so a second one fails the whole query. Without parameters psycopg
+    would otherwise use the simple protocol, which runs any number of statements. Costs ~0.05 ms."""
+    import psycopg
+
+    cur, args = psycopg.RawCursor(conn), tuple(params) if params else None
+    if psycopg.capabilities.has_pipeline():
+        with conn.pipeline():
+            cur.execute(sql, args)
+    else:  # libpq < 14: a named prepared statement, also a single Parse
+        cur.execute(sql, args, prepare=True)
+    return cur
+
+
 def _row_error(exc: Exception) -> bool:
     """A rejection of the rows themselves (bad value, constraint), not of the connection."""
     return str(getattr(exc, "sqlstate", None) or "").startswith(("22", "23"))
@@ -585,6 +603,7 @@ class _CopyReader(PostgresDialect):
 def _copy_out(conn: Any, sql: str) -> Iterator[Chunk]:
     """Run ``sql`` (a COPY TO STDOUT) and group its messages into chunks, on libpq directly
     (``psycopg.pq``): this loop costs about 0.2 us of Python per row, psycopg's COPY iterator 0.55.
+    Sent with the extended protocol (``send_query_params``), which takes one statement only.
 
     PostgreSQL sends one message per row, the binary header with the first row and the trailer
     alone as the last message, so the rows are the messages less one; the COPY's own row count
@@ -593,7 +612,7 @@ def _copy_out(conn: Any, sql: str) -> Iterator[Chunk]:
     from psycopg import errors, pq
 
     pg, encoding = conn.pgconn, conn.info.encoding
-    pg.send_query(sql.encode(encoding))
+    pg.send_query_params(sql.encode(encoding), None)
     res = _next_result(pg)
     if res is None or res.status != pq.ExecStatus.COPY_OUT:
         raise errors.error_from_result(res, encoding=encoding) if res is not None else errors.OperationalError(

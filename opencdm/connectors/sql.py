@@ -113,7 +113,7 @@ def select_sql(
     """``SELECT exprs FROM table WHERE (where) AND <part's range>`` and its parameters."""
     conds: list[str] = []
     if where:
-        conds.append(f"({where})")
+        conds.append(where_group(where))
     pred, params = range_predicate(part, q, param, inline)
     if pred:
         conds.append(pred)
@@ -121,34 +121,118 @@ def select_sql(
     return (sql + " WHERE " + " AND ".join(conds) if conds else sql), params
 
 
-_QUOTED = re.compile(r"'(?:[^']|'')*'?|\"(?:[^\"]|\"\")*\"?|`[^`]*`?|--[^\n]*|/\*.*?(?:\*/|$)|(\$\w*\$).*?(?:\1|$)",
-                     re.S)
+_WORD = re.compile(r"[0-9A-Za-z_\x80-\U0010ffff][0-9A-Za-z_$\x80-\U0010ffff]*")  # a name or a number
+_DOLLAR = re.compile(r"\$(?:[A-Za-z_\x80-\U0010ffff][0-9A-Za-z_\x80-\U0010ffff]*)?\$")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_BLOCK = re.compile(r"/\*|\*/")
+_LINE_END = {True: re.compile(r"[\r\n]"), False: re.compile(r"\n")}
 
 
-def _code_only(sql: str) -> str:
-    """``sql`` with string literals, quoted identifiers and comments blanked out (same length)."""
-    return _QUOTED.sub(lambda m: " " * len(m.group(0)), sql)
+def sql_code(sql: str, dialect: str = "postgresql") -> str:
+    """``sql`` with its string literals, quoted identifiers and comments blanked out (same length), lexed
+    as the ``dialect``'s server does (``mysql``, ``sqlite``; any other name: PostgreSQL). ValueError for
+    unterminated quotes or comments, control characters, and what servers lex differently by version or
+    setting: a backslash right before a closing quote (an escape under MySQL's default sql_mode or in a
+    PostgreSQL E'' string, a character otherwise), MySQL ``/*! */`` and nested comments, a PostgreSQL
+    ``$`` right after a number, SQLite parameters (``$x(...)`` may hold any text)."""
+    my, lite = dialect == "mysql", dialect == "sqlite"
+    pg = not (my or lite)
+    if m := _CONTROL.search(sql):
+        raise ValueError(f"contains the control character U+{ord(m.group(0)):04X}")
+    out, i, n = [], 0, len(sql)
+    while i < n:
+        c, start = sql[i], i
+        if c in "'\"`" or c == "[" and lite:
+            close, j = "]" if c == "[" else c, i + 1
+            slashes = c == "'" and not lite or c == '"' and my  # the server may read backslash escapes
+            while True:
+                k = sql.find(close, j)
+                if k < 0:
+                    raise ValueError(f"has an unterminated {c} quote")
+                if slashes and (k - j - len(sql[j:k].rstrip("\\"))) % 2:
+                    raise ValueError("has a backslash right before a closing quote (an escape or not, depending "
+                                     "on server settings)")
+                if close == "]" or sql[k + 1:k + 2] != close:
+                    break
+                j = k + 2  # a doubled quote
+            i = k + 1
+        elif sql.startswith("/*", i):
+            if my and (sql[i + 2:i + 3] == "!" or sql[i + 2:i + 4] == "M!"):
+                raise ValueError("has a MySQL executable comment (/*! ... */)")
+            depth, i = 1, i + 2
+            while depth:  # PostgreSQL nests block comments; MySQL and SQLite end at the first */
+                if (m := _BLOCK.search(sql, i)) is None:
+                    raise ValueError("has an unterminated /* comment")
+                if m.group(0) == "/*" and my:
+                    raise ValueError("has a nested /* comment")
+                depth += (1 if pg else 0) if m.group(0) == "/*" else -1
+                i = m.end() if pg or m.group(0) == "*/" else m.start() + 1
+        elif sql.startswith("--", i) and not (my and sql[i + 2:i + 3] not in ("", " ", "\t", "\r", "\n")) \
+                or c == "#" and my:  # MySQL: "--" starts a comment only before a blank
+            m = _LINE_END[pg].search(sql, i)
+            i = m.start() if m else n
+        elif c == "$" and pg and (m := _DOLLAR.match(sql, i)):
+            if (k := sql.find(m.group(0), m.end())) < 0:
+                raise ValueError("has an unterminated $$ quote")
+            i = k + len(m.group(0))
+        else:
+            if m := _WORD.match(sql, i):
+                if pg and m.group(0)[0].isdigit() and "$" in m.group(0):
+                    raise ValueError(f"has a '$' right after a number ({m.group(0)})")
+                i = m.end()
+            elif lite and c in "$@:#?":
+                raise ValueError(f"has a parameter ({c}...), which SQLite reads with any text after it")
+            else:
+                i += 1
+            out.append(sql[start:i])
+            continue
+        out.append(" " * (i - start))
+    return "".join(out)
 
 
-def select_statement(sql: str | None, name: str) -> str:
-    """``sql`` if it is one ``SELECT`` (or ``WITH ... SELECT``) statement, trailing ``;`` removed.
+def sql_input(sql: str | None, name: str, dialect: str = "postgresql", statement: bool = False) -> str | None:
+    """The one check of SQL a user supplies (``whereClause`` of either side, ``sql``, ``boundaryQuery``):
+    the text, stripped (None when empty), or InvalidInput (Cdm.0014) naming the input ``name``.
 
-    Anything else (DML, DDL, several statements) raises InvalidInput naming the input ``name``.
-    The extractor also only ever runs it as a derived table (``derived_table``), on a read-only
-    connection where the dialect offers one, which no data-modifying statement survives.
-    """
+    A condition must be one expression: no ``;``, balanced parentheses, nothing unterminated or lexed
+    differently by different servers (``sql_code``), so that wrapped by ``where_group`` it can neither
+    end the statement nor leave its parentheses. A ``statement`` must be one SELECT (or WITH ... SELECT);
+    trailing ``;`` are removed. Run by ``check_job`` and again where the extractor or loader reads the
+    input, so a stored job cannot skip it; the dialects' ``query`` refuses a second statement anyway."""
     text = (sql or "").strip()
-    code = _code_only(text)
-    while code.rstrip().endswith(";"):
-        code = code.rstrip()[:-1]
-    text = text[:len(code)].rstrip()
-    m = re.match(r"[\s(]*([A-Za-z]+)", code)
-    word = m.group(1).upper() if m else ""
-    if word not in ("SELECT", "WITH"):
-        raise InvalidInput(f"{name} must be a SELECT statement, not [{word or text[:30]}].", code="Cdm.0014")
+    if not text and not statement:
+        return None
+    try:
+        code = sql_code(text, dialect)
+    except ValueError as exc:
+        raise InvalidInput(f"{name} {exc}.", code="Cdm.0014") from None
+    what = "a single SELECT statement" if statement else "a single condition"
+    if statement:
+        while code.rstrip().endswith(";"):
+            code = code.rstrip()[:-1]
+        text = text[:len(code)].rstrip()
+        m = re.match(r"[\s(]*([A-Za-z]+)", code)
+        word = m.group(1).upper() if m else ""
+        if word not in ("SELECT", "WITH"):
+            raise InvalidInput(f"{name} must be a SELECT statement, not [{word or text[:30]}].", code="Cdm.0014")
     if ";" in code:
-        raise InvalidInput(f"{name} must be a single SELECT statement (it contains ';').", code="Cdm.0014")
+        raise InvalidInput(f"{name} must be {what} (it contains ';').", code="Cdm.0014")
+    if min(itertools.accumulate((ch == "(") - (ch == ")") for ch in code), default=0) < 0 \
+            or code.count("(") != code.count(")"):
+        raise InvalidInput(f"{name} must be {what} with balanced parentheses.", code="Cdm.0014")
     return text
+
+
+def select_statement(sql: str | None, name: str, dialect: str = "postgresql") -> str:
+    """``sql`` if it is one ``SELECT`` (or ``WITH ... SELECT``) statement, trailing ``;`` removed
+    (``sql_input``). The extractor also only ever runs it as a derived table (``derived_table``), on a
+    read-only connection where the dialect offers one, which no data-modifying statement survives."""
+    return sql_input(sql, name, dialect, statement=True)
+
+
+def where_group(condition: str) -> str:
+    """A validated condition (``sql_input``) in parentheses; a newline first ends a trailing comment."""
+    return f"({condition}\n)" if "--" in condition or "#" in condition else f"({condition})"
 
 
 def derived_table(sql: str, alias: str = "q") -> str:
@@ -402,10 +486,12 @@ class Dialect(ABC):
     def primary_key(self, conn: Any, schema: str | None, table: str) -> list[str]: ...
 
     @abstractmethod
-    def query(self, conn: Any, sql: str, params: Sequence[Any] = ()) -> list[tuple]: ...
+    def query(self, conn: Any, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
+        """Rows of ``sql``, which must run as one statement: a second one fails the call, unrun."""
 
     @abstractmethod
-    def execute(self, conn: Any, sql: str) -> None: ...
+    def execute(self, conn: Any, sql: str) -> None:
+        """Run ``sql`` as one statement (see ``query``)."""
 
     def select_expr(self, col: Column) -> str:
         return col.expr or quote_ident(col.name, self.q)

@@ -297,12 +297,16 @@ class SqliteDialect(Dialect):
         return alias, [start for start, _ in split_range(lo, hi, n)[1:]]
 
     def query(self, conn: Any, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
+        """Rows of one statement: ``sqlite3`` compiles only the first statement and raises
+        ProgrammingError, before running anything, when more than comments follow it."""
         return conn.execute(sql, tuple(params)).fetchall()
 
     def execute(self, conn: Any, sql: str) -> None:
+        """One statement, never two (see ``query``)."""
         conn.execute(sql)
 
     def read(self, conn: Any, sql: str, params: Sequence[Any], schema: pa.Schema) -> Iterator[pa.RecordBatch]:
+        """One statement, never two (see ``query``)."""
         size = min(max(config.get_int(self.link, "linkConfig.fetchSize", 65536), 1024), 1 << 20)
         cur = conn.execute(sql, tuple(params))
         while rows := cur.fetchmany(size):
