@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
 from opencdm import __version__, connectors
-from opencdm.api import clusters, errors, iam, jobs, links, misc
-from opencdm.api.auth import AkLockout
-from opencdm.api.deps import RequestIds, SlashSafePaths
+from opencdm.api import clusters, errors, iam, jobs, links, misc, openapi
+from opencdm.api.deps import RequestIds
+from opencdm.api.guard import Guard
+from opencdm.api.limits import FailureGate, LoginThrottle
 from opencdm.engine.supervisor import Supervisor
+from opencdm.errors import CdmError
 from opencdm.settings import Settings
+from opencdm.store import credentials
+from opencdm.store import links as link_store
 from opencdm.store.db import Store
 from opencdm.store.secrets import SecretBox
 
@@ -21,6 +26,7 @@ log = logging.getLogger("opencdm")
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
+    settings.check_file_roots()  # before anything listens: no link may reach the server's own files
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -28,6 +34,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         store.migrate()
         connectors.load()
         box = SecretBox(settings.key_file)
+        reseal_legacy_secrets(store, box)
         supervisor = Supervisor(store, box, settings)
         app.state.store, app.state.box, app.state.supervisor = store, box, supervisor
         supervisor.start()
@@ -42,18 +49,38 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="opencdm", version=__version__, lifespan=lifespan,
                   description="A self-hosted server for the CDM (Cloud Data Migration) v1.1 REST API.")
     app.state.settings = settings
-    app.state.lockout = AkLockout()
+    app.state.lockout = FailureGate(settings.ak_lockout_failures, settings.ak_lockout_seconds)
+    app.state.login = LoginThrottle(settings)
     errors.install(app)
     for module in (iam, clusters, jobs, links, misc):
         app.include_router(module.router)
-    app.add_middleware(SlashSafePaths)
-    app.add_middleware(RequestIds)
+    openapi.install(app)
+    app.add_middleware(Guard)
+    app.add_middleware(RequestIds)  # outermost: every answer, the guard's too, carries X-Request-Id
 
     @app.get("/health", include_in_schema=False)
     def health() -> dict[str, str]:
         return {"status": "ok", "version": __version__}
 
     return app
+
+
+def reseal_legacy_secrets(store: Store, box: SecretBox) -> None:
+    """Once, after an upgrade: bind ``enc:v1:`` secrets to their place (see ``store.secrets``)."""
+
+    def sensitive_for(name: str) -> frozenset[str]:
+        try:
+            return connectors.get(name).sensitive_inputs
+        except CdmError:
+            return frozenset()
+
+    with store.session() as s:
+        taken = Counter(credentials.legacy_values(s) + link_store.legacy_values(s))
+        if not taken:
+            return
+        count = credentials.upgrade_legacy_secrets(s, box) + link_store.upgrade_legacy_secrets(s, box, sensitive_for,
+                                                                                              taken)
+    log.info("re-sealed %d stored secrets for their project, link and input", count)
 
 
 def _safe_url(url: str) -> str:

@@ -51,15 +51,22 @@ def version() -> None:
 
 @app.command()
 def serve(host: str = "127.0.0.1", port: int = 8087, data_dir: DataDir = None,
-          log_level: str = typer.Option("info", help="debug, info, warning, error")) -> None:
+          log_level: Optional[str] = typer.Option(None, help="debug, info, warning, error (default: "
+                                                             "OPENCDM_LOG_LEVEL, INFO)")) -> None:
     """Run the API server (metadata in DATA_DIR/opencdm.db unless OPENCDM_DATABASE_URL is set)."""
     import uvicorn
 
     from opencdm.app import create_app
 
-    _logging(log_level)
     settings = _settings(data_dir)
-    uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level.lower(), access_log=False)
+    level = log_level or settings.log_level
+    _logging(level)
+    try:
+        app_ = create_app(settings)
+    except ValueError as exc:  # a file root that would expose the server's own files, a bad setting
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    uvicorn.run(app_, host=host, port=port, log_level=level.lower(), access_log=False)
 
 
 @credentials_app.command("create")
@@ -68,9 +75,16 @@ def credentials_create(project_id: Annotated[str, typer.Option("--project-id")],
     """Create an AK/SK pair for PROJECT_ID and print it as JSON (the SK is shown only here)."""
     from opencdm.store import credentials
 
+    from opencdm.errors import CdmError
+
     store, box = _store_and_box(data_dir)
-    with store.session() as s:
-        ak, sk = credentials.create_credential(s, box, project_id, user)
+    try:
+        with store.session() as s:
+            ak, sk = credentials.create_credential(s, box, project_id, user)
+    except CdmError as exc:
+        typer.echo(f"error: {exc.message}", err=True)
+        raise typer.Exit(1) from None
+    _settings(data_dir).project_root(project_id)  # the project's own file root (0700), ready for its links
     typer.echo(json.dumps({"ak": ak, "sk": sk, "project_id": project_id}))
 
 
@@ -89,6 +103,7 @@ def user_create(name: Annotated[str, typer.Option("--name")], password: Annotate
     except CdmError as exc:
         typer.echo(f"error: {exc.message}", err=True)
         raise typer.Exit(1) from None
+    _settings(data_dir).project_root(project_id)
     typer.echo(json.dumps({"name": name, "project_id": project_id}))
 
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from typing import Any
 from urllib.parse import quote, urlsplit
 
 import httpx
 
-from opencdm.api.auth import sign
+from opencdm.signing import sign
 
 
 class CdmClient:
@@ -27,7 +28,10 @@ class CdmClient:
         data = body if isinstance(body, bytes) else b"" if body is None else json.dumps(body).encode()
         hdrs = {"Host": urlsplit(self.endpoint).netloc, "X-Sdk-Date": time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()),
                 "X-Project-Id": self.project_id, "Content-Type": "application/json;charset=utf-8",
-                "User-Agent": "opencdm-client/1"}
+                "User-Agent": "opencdm-client/1",
+                # signed like every header: two identical requests in the same second differ, so the
+                # server's replay check never mistakes a deliberate repeat for a replay
+                "X-Request-Id": uuid.uuid4().hex}
         hdrs.update(headers or {})
         hdrs["Authorization"] = sign(method, raw_path, raw_query, hdrs, data, self.ak, self.sk)
         url = self.endpoint + raw_path + (f"?{raw_query}" if raw_query else "")

@@ -56,10 +56,10 @@ def table_digest(path: Path, table: str) -> tuple[int, str]:
     return count, digest.hexdigest()
 
 
-def _link(name: str, db: Path) -> dict:
+def _link(name: str, db: str) -> dict:
     return {"links": [{"name": name, "connector-name": "generic-jdbc-connector", "link-config-values": {"configs": [
         {"name": "linkConfig", "inputs": [{"name": "linkConfig.databaseType", "value": "SQLITE"},
-                                          {"name": "linkConfig.database", "value": str(db)}]}]}}]}
+                                          {"name": "linkConfig.database", "value": db}]}]}}]}
 
 
 def _job(extractors: int) -> dict:
@@ -107,15 +107,16 @@ def run_demo(rows: int, extractors: int, data_dir: Path | None, port: int) -> in
         time.sleep(0.05)
     client = CdmClient(f"http://127.0.0.1:{port}", ak, sk, PROJECT)
     try:
-        return _drive(console, client, data_dir, rows, extractors)
+        return _drive(console, client, settings.project_root(PROJECT), rows, extractors)
     finally:
         client.close()
         server.should_exit = True
         thread.join(timeout=60)
 
 
-def _drive(console: Console, client, data_dir: Path, rows: int, extractors: int) -> int:
-    source, target = data_dir / "source.sqlite", data_dir / "target.sqlite"
+def _drive(console: Console, client, root: Path, rows: int, extractors: int) -> int:
+    """``root`` is the demo project's file root: the links name their files relative to it."""
+    source, target = root / "source.sqlite", root / "target.sqlite"
     started = time.monotonic()
     make_source(source, rows)
     console.print(f"generated source table [cyan]orders[/]: {rows:,} rows in {time.monotonic() - started:.1f} s")
@@ -127,8 +128,8 @@ def _drive(console: Console, client, data_dir: Path, rows: int, extractors: int)
     while client.call("GET", f"/clusters/{cid}")["status"] != "200":
         time.sleep(0.1)
     console.print(f"cluster [cyan]{cid}[/] is running")
-    client.call("POST", f"/clusters/{cid}/cdm/link", _link("demo_src", source))
-    client.call("POST", f"/clusters/{cid}/cdm/link", _link("demo_dst", target))
+    client.call("POST", f"/clusters/{cid}/cdm/link", _link("demo_src", source.name))
+    client.call("POST", f"/clusters/{cid}/cdm/link", _link("demo_dst", target.name))
 
     started = time.monotonic()
     resp = client.call("POST", "/clusters/job", {"jobs": [_job(extractors)], "clusters": [cid]})

@@ -6,7 +6,10 @@
     ├── RequestError         400: the client asked for something wrong
     │   ├── InvalidInput     bad JSON, bad types, bad config values, unknown connector (Cdm.0014 & co)
     │   ├── NotFound         404: cluster / link / job / submission absent in this project
-    │   └── Conflict         name taken, job already running, link in use
+    │   ├── Conflict         name taken, job already running, link in use
+    │   ├── SecretUnusable   a stored secret that does not decrypt here (enter it again)
+    │   ├── TooLarge         413: a request body over the server's limit
+    │   └── Throttled        429: too many failed logins or hashes at once (carries Retry-After)
     ├── AuthError            401: no or bad token, bad AK/SK signature, stale X-Sdk-Date
     │   └── Forbidden        403: authenticated, but not for this project
     ├── LinkError            talking to a data store failed
@@ -47,6 +50,7 @@ CDM_CODES: dict[str, str] = {
     "Cdm.0055": "Unsupported job type.",
     "Cdm.0061": "Connector %s does not support the specified direction. The job cannot be submitted.",
     "Cdm.0063": "An error occurred when creating the table. Cause: %s.",
+    "Cdm.0085": "%s exceeds the maximum value %s.",
     "Cdm.0089": "The configuration item [%s] does not exist.",
     "Cdm.0100": "Job [%s] does not exist.",
     "Cdm.0101": "Link [%s] does not exist.",
@@ -69,6 +73,7 @@ CDM_CODES: dict[str, str] = {
     "Cdm.0950": "Failed to connect the authentication information to the database.",
     "APIGW.0301": "Incorrect IAM authentication information.",
     "APIGW.0303": "Incorrect IAM authentication information: signature expired.",
+    "APIGW.0308": "The throttling threshold has been reached.",
 }
 
 
@@ -112,6 +117,33 @@ class NotFound(RequestError):
 
 class Conflict(RequestError):
     code = "Cdm.0014"
+
+
+class TooLarge(RequestError):
+    code = "Cdm.0011"
+    status = 413
+
+
+class Throttled(RequestError):
+    """The caller must wait ``retry_after`` seconds (sent as ``Retry-After``)."""
+
+    code = "APIGW.0308"
+    status = 429
+
+    def __init__(self, message: str = "", *, code: str | None = None, retry_after: float = 1) -> None:
+        super().__init__(message, code=code)
+        self.retry_after = max(1, int(retry_after + 0.999))
+
+    def __reduce__(self):
+        return (_rebuild_throttled, (self.message, self.code, self.retry_after))
+
+
+def _rebuild_throttled(message: str, code: str, retry_after: int) -> Throttled:
+    return Throttled(message, code=code, retry_after=retry_after)
+
+
+class SecretUnusable(RequestError):
+    """A stored secret does not decrypt here: sealed for another place, or the key file changed."""
 
 
 class AuthError(CdmError):

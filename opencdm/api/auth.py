@@ -1,46 +1,32 @@
 """Who is calling: SDK-HMAC-SHA256 (AK/SK) signatures and IAM-style ``X-Auth-Token`` tokens.
 
-The signing recipe is spec §15.1, byte for byte what ``huaweicloudsdkcore.signer.Signer`` does:
-
-    CanonicalRequest = METHOD \\n CanonicalURI \\n CanonicalQuery \\n CanonicalHeaders \\n SignedHeaders \\n PayloadHash
-    StringToSign     = "SDK-HMAC-SHA256" \\n X-Sdk-Date \\n hex(sha256(CanonicalRequest))
-    Signature        = hex(hmac_sha256(SK, StringToSign))
-
-Everything is computed over what arrived on the wire: the raw path (``%2F`` kept), the raw query
-string and the exact body bytes. Header values are taken as ASGI hands them over (latin-1 decoded
-wire bytes). Nothing here logs or echoes a secret key, a signature or a token.
+Authentication runs in two steps so that nobody makes the server read a large body unasked:
+``from_headers`` decides everything the headers alone can (the token, or that the AK exists, is
+not locked for this address and its ``X-Sdk-Date`` is fresh) before a byte of the body is read;
+``from_body`` then checks the signature over the raw path, query and body (``opencdm.signing``)
+and refuses a state-changing request whose signature was already used (replay). A request the
+server refuses (4xx) changed nothing, so its signature is ``release``d and may be retried; a
+signed state-changing request therefore takes effect at most once. Nothing here logs or echoes a
+secret key, a signature or a token.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import logging
-import re
-import threading
-import time
-from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import quote, unquote
 
-import anyio.to_thread
-from starlette.requests import Request
-
+from opencdm.api.limits import FailureGate
 from opencdm.errors import AuthError, Forbidden
+from opencdm.signing import REQUIRED_SIGNED_HEADERS, SCHEME, check_sdk_date, parse_authorization, verify_signature
 from opencdm.store import credentials
+from opencdm.store.db import now_ms
 
 log = logging.getLogger(__name__)
 
-SCHEME = "SDK-HMAC-SHA256"
-EMPTY_HASH = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
-UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
-REQUIRED_SIGNED_HEADERS = ("host", "x-sdk-date")
 _IAM = "Incorrect IAM authentication information: "
-_SIGNATURE_RE = re.compile(r"[0-9a-fA-F]{64}")
-_HEADER_NAME_RE = re.compile(r"[!#$%&'*+.^`|~0-9a-z-]+")  # RFC 9110 token, lower case, no "_"
-_DATE_RE = re.compile(r"\d{8}T\d{6}Z")
+#: Methods whose replay would change something; their signatures are remembered for the skew window.
+STATE_CHANGING = frozenset({"POST", "PUT", "DELETE", "PATCH"})
 
 
 @dataclass(frozen=True)
@@ -50,268 +36,50 @@ class Caller:
     project_id: str
     user_name: str
     method: str
+    #: The signature of a state-changing AK/SK request, reserved against replays.
+    signature: str | None = None
 
 
-# --- canonical forms (pure) ----------------------------------------------------------------------
+@dataclass(frozen=True)
+class PendingSignature:
+    """An AK/SK request whose headers passed; the signature over the body is still to check."""
 
+    access: str
+    signature: str
+    sk: str
+    project_id: str
+    user_name: str
+    client: str
 
-def _text(value: str | bytes) -> str:
-    return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
-
-
-def _encode(value: str) -> str:
-    return quote(value, safe="~")
-
-
-def canonical_uri(raw_path: str | bytes) -> str:
-    """Decode the raw path once, re-encode each ``/`` segment, and make sure it ends with ``/``.
-
-    A ``%2F`` inside a segment therefore becomes a literal ``/``, as the SDK signs it.
-    """
-    path = _text(raw_path).partition("?")[0]
-    uri = "/".join(_encode(segment) for segment in unquote(path).split("/"))
-    return uri if uri.endswith("/") else uri + "/"
-
-
-def parse_query(raw_query: str | bytes) -> list[tuple[str, str]]:
-    """Percent-decoded ``(key, value)`` pairs in received order. ``+`` stays ``+`` (never a space)."""
-    pairs = []
-    for part in _text(raw_query).split("&"):
-        if part:
-            key, _, value = part.partition("=")
-            pairs.append((unquote(key), unquote(value)))
-    return pairs
-
-
-def canonical_query(raw_query: str | bytes) -> str:
-    """Pairs sorted by key then value, each re-encoded with ``quote(safe='~')``, joined by ``&``."""
-    return "&".join(f"{_encode(k)}={_encode(v)}" for k, v in sorted(parse_query(raw_query)))
-
-
-def parse_authorization(value: str) -> tuple[str, list[str], str]:
-    """``(access, signed_headers, signature)`` from an ``SDK-HMAC-SHA256`` Authorization value."""
-    scheme, _, rest = value.strip().partition(" ")
-    if scheme != SCHEME:
-        raise AuthError(_IAM + f"authorization scheme must be {SCHEME}")
-    fields: dict[str, str] = {}
-    for part in rest.split(","):
-        key, sep, val = part.strip().partition("=")
-        if not sep or key in fields:
-            raise AuthError(_IAM + "malformed Authorization header")
-        fields[key] = val.strip()
-    access, signed, signature = fields.get("Access"), fields.get("SignedHeaders"), fields.get("Signature")
-    if not access or not signed or signature is None or set(fields) != {"Access", "SignedHeaders", "Signature"}:
-        raise AuthError(_IAM + "Authorization needs Access, SignedHeaders and Signature")
-    names = signed.split(";")
-    if not all(_HEADER_NAME_RE.fullmatch(name) for name in names) or len(set(names)) != len(names):
-        raise AuthError(_IAM + "malformed SignedHeaders")
-    if not _SIGNATURE_RE.fullmatch(signature):
-        raise AuthError(_IAM + "malformed Signature")
-    return access, names, signature.lower()
-
-
-def _lower_headers(headers: Mapping[str, str] | Iterable[tuple[str, str]]) -> dict[str, str]:
-    items = headers.items() if isinstance(headers, Mapping) else headers
-    out: dict[str, str] = {}
-    for name, value in items:
-        out.setdefault(name.lower(), value)  # first occurrence wins, as in Starlette's Headers.get
-    return out
-
-
-def _header_bytes(value: str) -> bytes:
-    """A received header value, trimmed, as the UTF-8 bytes the client signed."""
-    try:
-        raw = value.encode("latin-1")  # ASGI servers decode wire bytes as latin-1
-    except UnicodeEncodeError:
-        return value.strip().encode("utf-8")  # already real text (a hand-built mapping)
-    try:
-        return raw.decode("utf-8").strip().encode("utf-8")
-    except UnicodeDecodeError:
-        return raw.strip()
-
-
-def payload_hashes(body: bytes | str | None, content_sha256: str | None) -> list[str]:
-    """The payload hashes a valid signer may have used for this body.
-
-    The SDK hashes the body (empty body: the empty-string hash) and uses the literal
-    ``UNSIGNED-PAYLOAD`` when it sent ``X-Sdk-Content-Sha256: UNSIGNED-PAYLOAD`` with a body. The APIG
-    signers use the literal even for an empty body, so both are accepted there.
-    """
-    if isinstance(body, str):
-        body = body.encode("utf-8")
-    unsigned = (content_sha256 or "").strip() == UNSIGNED_PAYLOAD
-    if not body:
-        return [EMPTY_HASH, UNSIGNED_PAYLOAD] if unsigned else [EMPTY_HASH]
-    return [UNSIGNED_PAYLOAD] if unsigned else [hashlib.sha256(body).hexdigest()]
-
-
-def canonical_request(
-    method: str,
-    raw_path: str | bytes,
-    raw_query: str | bytes,
-    headers: Mapping[str, str],
-    signed_headers: list[str],
-    payload_hash: str,
-) -> bytes:
-    """The canonical request as bytes; ``KeyError`` if a signed header is missing from ``headers``."""
-    low = _lower_headers(headers)
-    canon_headers = b"".join(name.encode() + b":" + _header_bytes(low[name]) + b"\n" for name in signed_headers)
-    head = f"{method.upper()}\n{canonical_uri(raw_path)}\n{canonical_query(raw_query)}\n".encode()
-    return head + canon_headers + f"\n{';'.join(signed_headers)}\n{payload_hash}".encode()
-
-
-def string_to_sign(sdk_date: str, creq: bytes) -> bytes:
-    return f"{SCHEME}\n{sdk_date}\n{hashlib.sha256(creq).hexdigest()}".encode()
-
-
-def compute_signature(sk: str, sdk_date: str, creq: bytes) -> str:
-    return hmac.new(sk.encode("utf-8"), string_to_sign(sdk_date, creq), hashlib.sha256).hexdigest()
-
-
-def sign(
-    method: str,
-    raw_path: str,
-    raw_query: str,
-    headers: Mapping[str, str],
-    body: bytes | str | None,
-    ak: str,
-    sk: str,
-    signed_headers: list[str] | None = None,
-) -> str:
-    """An Authorization value for a request, for tests and tools.
-
-    By default every given header whose name has no ``_`` is signed, as the SDK does. ``headers``
-    must contain ``X-Sdk-Date`` (and ``Host``, for a signature the server will accept).
-    """
-    low = _lower_headers(headers)
-    names = signed_headers or sorted(name for name in low if "_" not in name and name != "authorization")
-    creq = canonical_request(
-        method, raw_path, raw_query, low, names, payload_hashes(body, low.get("x-sdk-content-sha256"))[0]
-    )
-    signature = compute_signature(sk, low["x-sdk-date"], creq)
-    return f"{SCHEME} Access={ak}, SignedHeaders={';'.join(names)}, Signature={signature}"
-
-
-def verify_signature(
-    method: str,
-    raw_path: str | bytes,
-    raw_query: str | bytes,
-    headers: Mapping[str, str],
-    body: bytes | str | None,
-    sk: str,
-) -> bool:
-    """True when the request's ``Authorization`` signature is valid for ``sk`` (spec §15.1).
-
-    Refuses (False) a malformed header, SignedHeaders without ``host`` and ``x-sdk-date``, or a
-    signed header absent from the request. Does not check the date's freshness: ``authenticate`` does.
-    """
-    low = _lower_headers(headers)
-    try:
-        _access, signed, signature = parse_authorization(low.get("authorization", ""))
-    except AuthError:
-        return False
-    if any(name not in signed for name in REQUIRED_SIGNED_HEADERS) or any(name not in low for name in signed):
-        return False
-    sdk_date = low["x-sdk-date"].strip()
-    ok = False
-    for payload_hash in payload_hashes(body, low.get("x-sdk-content-sha256")):
-        creq = canonical_request(method, raw_path, raw_query, low, signed, payload_hash)
-        ok |= hmac.compare_digest(compute_signature(sk, sdk_date, creq), signature)
-    return ok
-
-
-# --- per-AK lockout ------------------------------------------------------------------------------
-
-
-class AkLockout:
-    """After ``limit`` consecutive bad signatures an AK is refused for ``seconds`` (Huawei: 5 / 5 min).
-
-    In memory and per process. Only AKs that exist are tracked, so memory is bounded by the number of
-    credentials. Note that AKs are not secret, so anyone can lock an AK out; that is the documented
-    gateway behaviour, and ``limit=0`` switches the lockout off.
-    """
-
-    def __init__(self, limit: int = 5, seconds: float = 300.0, clock=time.monotonic) -> None:
-        self.limit, self.seconds, self.clock = limit, seconds, clock
-        self._state: dict[str, tuple[int, float]] = {}  # ak -> (consecutive failures, locked until)
-        self._lock = threading.Lock()
-
-    def remaining(self, ak: str) -> float:
-        """Seconds the AK stays locked; 0 when it is usable."""
-        with self._lock:
-            _failures, until = self._state.get(ak, (0, 0.0))
-            if not until:
-                return 0.0
-            left = until - self.clock()
-            if left <= 0:
-                self._state.pop(ak, None)  # the lock ran out: start counting afresh
-                return 0.0
-            return left
-
-    def failure(self, ak: str) -> None:
-        if self.limit <= 0:
-            return
-        with self._lock:
-            failures, until = self._state.get(ak, (0, 0.0))
-            failures += 1
-            self._state[ak] = (failures, self.clock() + self.seconds if failures >= self.limit else 0.0)
-
-    def success(self, ak: str) -> None:
-        with self._lock:
-            self._state.pop(ak, None)
-
-
-_default_lockout = AkLockout()
-
-
-# --- request authentication ----------------------------------------------------------------------
+    def __repr__(self) -> str:  # never let the SK reach a log line
+        return f"PendingSignature(access={_mask(self.access)})"
 
 
 def _mask(ak: str) -> str:
     return ak[:4] + "***"
 
 
-def _lookup_secret(store: Any, box: Any, ak: str) -> tuple[str, str, str] | None:
-    with store.session() as session:
-        return credentials.secret_for(session, box, ak)
-
-
-def _lookup_token(store: Any, token: str) -> tuple[str, str] | None:
-    with store.session() as session:
-        return credentials.token_identity(session, token)
-
-
-def check_sdk_date(sdk_date: str, skew_seconds: float, now: float | None = None) -> None:
-    """Raise ``AuthError`` unless ``sdk_date`` is ``YYYYMMDDTHHMMSSZ`` within ±``skew_seconds`` of now."""
-    sdk_date = sdk_date.strip()
-    try:
-        if not _DATE_RE.fullmatch(sdk_date):
-            raise ValueError(sdk_date)
-        signed_at = datetime.strptime(sdk_date, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
-    except ValueError:
-        raise AuthError(_IAM + "X-Sdk-Date must be in the form YYYYMMDDTHHMMSSZ") from None
-    now = time.time() if now is None else now
-    if abs(now - signed_at.timestamp()) > skew_seconds:
-        server = datetime.fromtimestamp(now, UTC).strftime("%Y%m%dT%H%M%SZ")
-        raise AuthError(
-            _IAM + f"signature expired, signature time:{sdk_date}, server time:{server}", code="APIGW.0303"
-        )
-
-
-async def authenticate(
-    request: Request, store: Any, box: Any, settings: Any, *, lockout: AkLockout | None = None
-) -> Caller:
-    """The caller of ``request``, from an AK/SK signature or else an ``X-Auth-Token``; ``AuthError`` if neither holds.
-
-    ``store`` is an ``opencdm.store.db.Store``, ``box`` a ``SecretBox``, ``settings`` the ``Settings``.
-    Database work runs in a worker thread. The raw body is read here and stays cached on the request.
-    """
-    authorization = request.headers.get("authorization")
+def from_headers(headers: Any, client: str, store: Any, box: Any, settings: Any,
+                 lockout: FailureGate) -> Caller | PendingSignature:
+    """Step 1, headers only (runs in a worker thread: it may query the store)."""
+    authorization = headers.get("authorization")
     if authorization is not None and authorization.lstrip().startswith(SCHEME):
-        return await _authenticate_aksk(request, authorization, store, box, settings, lockout or _default_lockout)
-    token = request.headers.get("x-auth-token")
+        access, signed, signature = parse_authorization(authorization)
+        if any(name not in signed for name in REQUIRED_SIGNED_HEADERS):
+            raise AuthError(_IAM + "SignedHeaders must include host and x-sdk-date")
+        if wait := lockout.remaining((access, client)):
+            raise AuthError(_IAM + f"too many failed signatures for this ak; retry in {int(wait) + 1} s")
+        with store.session() as session:
+            found = credentials.secret_for(session, box, access)
+        if found is None:
+            raise AuthError(_IAM + "Get secretKey failed, ak not exist")
+        check_sdk_date(headers.get("x-sdk-date", ""), settings.signature_skew_seconds)
+        sk, project_id, user_name = found
+        return PendingSignature(access, signature, sk, project_id, user_name, client)
+    token = headers.get("x-auth-token")
     if token:
-        identity = await anyio.to_thread.run_sync(_lookup_token, store, token.strip())
+        with store.session() as session:
+            identity = credentials.token_identity(session, token.strip())
         if identity is None:
             raise AuthError(_IAM + "decrypt token fail")
         return Caller(project_id=identity[0], user_name=identity[1], method="token")
@@ -320,30 +88,30 @@ async def authenticate(
     raise AuthError(_IAM + "no credentials; sign the request with AK/SK or send X-Auth-Token")
 
 
-async def _authenticate_aksk(
-    request: Request, authorization: str, store: Any, box: Any, settings: Any, lockout: AkLockout
-) -> Caller:
-    access, signed, _signature = parse_authorization(authorization)
-    if any(name not in signed for name in REQUIRED_SIGNED_HEADERS):
-        raise AuthError(_IAM + "SignedHeaders must include host and x-sdk-date")
-    if wait := lockout.remaining(access):
-        raise AuthError(_IAM + f"too many failed signatures for this ak; retry in {int(wait) + 1} s")
-    found = await anyio.to_thread.run_sync(_lookup_secret, store, box, access)
-    if found is None:
-        raise AuthError(_IAM + "Get secretKey failed, ak not exist")
-    sk, project_id, user_name = found
-    check_sdk_date(request.headers.get("x-sdk-date", ""), settings.signature_skew_seconds)
-    scope = request.scope
-    raw_path = scope.get("raw_path")
-    if raw_path is None:  # ASGI servers may omit raw_path; re-quoting the decoded path signs the same
-        raw_path = quote(scope.get("root_path", "") + scope["path"], safe="/")
-    body = await request.body()
-    if not verify_signature(request.method, raw_path, scope.get("query_string", b""), request.headers, body, sk):
-        lockout.failure(access)
-        log.info("AK/SK signature mismatch for ak %s", _mask(access))
+def from_body(pending: PendingSignature, method: str, raw_path: bytes, raw_query: bytes, headers: Any, body: bytes,
+              store: Any, settings: Any, lockout: FailureGate) -> Caller:
+    """Step 2: the signature over exactly what was sent, and no replay of a state-changing request."""
+    if not verify_signature(method, raw_path, raw_query, headers, body, pending.sk):
+        lockout.failure((pending.access, pending.client))
+        log.info("AK/SK signature mismatch for ak %s from %s", _mask(pending.access), pending.client)
         raise AuthError(_IAM + "verify aksk signature fail")
-    lockout.success(access)
-    return Caller(project_id=project_id, user_name=user_name, method="aksk")
+    lockout.success((pending.access, pending.client))
+    if method.upper() in STATE_CHANGING:
+        expires = now_ms() + 2 * settings.signature_skew_seconds * 1000  # the date may be skewed either way
+        with store.session() as session:
+            fresh = credentials.remember_signature(session, pending.signature, expires)
+        if not fresh:
+            log.info("replayed signature refused for ak %s from %s", _mask(pending.access), pending.client)
+            raise AuthError(_IAM + "this signed request was already received; sign every request anew")
+    return Caller(project_id=pending.project_id, user_name=pending.user_name, method="aksk",
+                  signature=pending.signature if method.upper() in STATE_CHANGING else None)
+
+
+def release(caller: Caller, store: Any) -> None:
+    """The request was refused (4xx) and changed nothing: its signature may be sent again (a retry)."""
+    if caller.signature:
+        with store.session() as session:
+            credentials.forget_signature(session, caller.signature)
 
 
 def check_project(caller: Caller, path_project_id: str) -> None:

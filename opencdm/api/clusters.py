@@ -13,9 +13,19 @@ from opencdm.errors import Conflict, InvalidInput
 from opencdm.store import clusters as cluster_store
 from opencdm.store import submissions as submission_store
 from opencdm.store.db import now_ms
-from opencdm.wire.clusters import DEFAULT_FLAVOR, FLAVORS, ClusterActionIn, CreateClusterIn, ModifyClusterIn
+from opencdm.wire.clusters import (
+    DEFAULT_FLAVOR,
+    FLAVORS,
+    ClusterActionIn,
+    CreateClusterIn,
+    DeleteClusterIn,
+    ModifyClusterIn,
+)
 
 router = APIRouter(prefix="/v1.1/{project_id}", tags=["clusters"])
+
+#: Longest stop.delayTime / restart.restartDelayTime accepted: a day.
+MAX_DELAY = 86_400
 
 
 @router.get("/clusters")
@@ -40,7 +50,11 @@ def create_cluster(project_id: str, body: CreateClusterIn, caller: CallerDep, st
     settings = spec.model_dump(exclude={"instances", "name"}, exclude_none=True)
     if spec.instances:
         settings["availability_zone"] = spec.instances[0].availability_zone
+    quota = supervisor.settings.max_clusters_per_project
     with store.session() as s:
+        if len(cluster_store.list_(s, project_id)) >= quota:
+            raise InvalidInput(f"The number of clusters in this project exceeds the maximum value {quota} "
+                               "(OPENCDM_MAX_CLUSTERS_PER_PROJECT); delete one first.", code="Cdm.0085")
         row = cluster_store.create(s, project_id, spec.name, flavor, settings)
         cid, name = row.id, row.name
     supervisor.bring_up(cid, flavor)
@@ -53,7 +67,7 @@ def create_cluster(project_id: str, body: CreateClusterIn, caller: CallerDep, st
 
 @router.delete("/clusters/{cluster_id}", status_code=202)
 def delete_cluster(project_id: str, cluster_id: str, caller: CallerDep, store: StoreDep,
-                   supervisor: SupervisorDep, body: dict | None = Body(default=None)) -> JSONResponse:
+                   supervisor: SupervisorDep, body: DeleteClusterIn | None = Body(default=None)) -> JSONResponse:
     with store.session() as s:
         row = cluster_store.get(s, project_id, cluster_id)
         if submission_store.active(s, cluster_id):
@@ -99,12 +113,31 @@ def cluster_action(project_id: str, cluster_id: str, body: ClusterActionIn, call
     if action == "stop":
         if status == cluster_store.STOPPED:
             return JSONResponse({"jobId": [task]})
-        mode = (body.stop.stopMode or "IMMEDIATELY").upper()
+        stop = body.stop
+        mode = (stop.stopMode or "IMMEDIATELY").upper()
         if mode not in ("IMMEDIATELY", "GRACEFULLY"):
             raise InvalidInput("stop.stopMode must be IMMEDIATELY or GRACEFULLY.", code="Cdm.0014")
-        supervisor.stop_cluster(cluster_id, graceful=mode == "GRACEFULLY")
+        delay = -1 if stop.delayTime is None else stop.delayTime
+        if not -1 <= delay <= MAX_DELAY:
+            raise InvalidInput(f"stop.delayTime must be -1 (wait for every job) or 0 to {MAX_DELAY} seconds.",
+                               code="Cdm.0014")
+        # GRACEFULLY: running jobs may finish (delayTime seconds; -1: however long), new ones are refused
+        drain = 0 if mode == "IMMEDIATELY" else None if delay == -1 else delay
+        supervisor.stop_cluster(cluster_id, drain=drain)
         return JSONResponse({"jobId": [task]})
     if status not in (cluster_store.RUNNING, cluster_store.FAILED):
         raise Conflict(f"Cluster [{cluster_id}] cannot restart from status {status}.", code="Cdm.0014")
-    supervisor.restart_cluster(cluster_id, flavor)
+    restart = body.restart
+    mode = (restart.restartMode or "IMMEDIATELY").upper()
+    level = (restart.restartLevel or "SERVICE").upper()
+    if mode not in ("IMMEDIATELY", "FORCELY", "SOFTLY") or level not in ("SERVICE", "VM") \
+            or (restart.type or "cdm") != "cdm":
+        raise InvalidInput("restart.restartMode must be IMMEDIATELY, FORCELY or SOFTLY, restart.restartLevel "
+                           "SERVICE or VM, and restart.type cdm.", code="Cdm.0014")
+    delay = restart.restartDelayTime or 0
+    if not 0 <= delay <= MAX_DELAY:
+        raise InvalidInput(f"restart.restartDelayTime must be 0 to {MAX_DELAY} seconds.", code="Cdm.0014")
+    # SOFTLY lets running jobs finish first; IMMEDIATELY and FORCELY stop them. A local cluster has no VM
+    # of its own, so both levels restart the cluster's worker processes.
+    supervisor.restart_cluster(cluster_id, flavor, delay=delay, drain=None if mode == "SOFTLY" else 0)
     return JSONResponse({"jobId": task})

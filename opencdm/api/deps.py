@@ -1,4 +1,4 @@
-"""Dependencies shared by the routers (Annotated aliases), plus the two small ASGI middlewares."""
+"""Dependencies shared by the routers (Annotated aliases), and the request-id middleware."""
 
 from __future__ import annotations
 
@@ -6,12 +6,12 @@ import logging
 import time
 import uuid
 from typing import Annotated
-from urllib.parse import unquote
 
 from fastapi import Depends, Path, Request
 
-from opencdm.api.auth import Caller, authenticate, check_project
+from opencdm.api.auth import Caller, check_project
 from opencdm.engine.supervisor import Supervisor
+from opencdm.errors import AuthError
 from opencdm.settings import Settings
 from opencdm.store.db import Store
 from opencdm.store.secrets import SecretBox
@@ -35,12 +35,12 @@ def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-async def get_caller(request: Request, project_id: Annotated[str, Path()]) -> Caller:
-    """Authenticate the request, and refuse it unless the credential belongs to ``project_id``."""
-    state = request.app.state
-    caller = await authenticate(request, state.store, state.box, state.settings, lockout=state.lockout)
+def get_caller(request: Request, project_id: Annotated[str, Path()]) -> Caller:
+    """The caller the request guard authenticated; refused unless its credential belongs to ``project_id``."""
+    caller = getattr(request.state, "caller", None)
+    if caller is None:  # only when the guard is not installed: fail closed
+        raise AuthError("Incorrect IAM authentication information: the request was not authenticated")
     check_project(caller, project_id)
-    request.state.caller = caller
     return caller
 
 
@@ -48,30 +48,6 @@ StoreDep = Annotated[Store, Depends(get_store)]
 BoxDep = Annotated[SecretBox, Depends(get_box)]
 SupervisorDep = Annotated[Supervisor, Depends(get_supervisor)]
 CallerDep = Annotated[Caller, Depends(get_caller)]
-
-
-def name_param(value: str) -> str:
-    """Undo the escaping done by ``SlashSafePaths`` on a path parameter."""
-    return unquote(value)
-
-
-class SlashSafePaths:
-    """Let resource names contain ``/``: the SDK sends ``job 1/ä`` as ``job%201%2F%C3%A4``.
-
-    Starlette routes on the decoded path, where that ``/`` would split the name. We rebuild the path
-    from the raw one, decoding each segment and re-escaping only ``%`` and ``/``; routers decode
-    names with ``name_param``. ``raw_path`` stays untouched, so signatures are checked on the bytes sent.
-    """
-
-    def __init__(self, app) -> None:
-        self.app = app
-
-    async def __call__(self, scope, receive, send) -> None:
-        if scope["type"] == "http" and scope.get("raw_path"):
-            raw = scope["raw_path"].decode("latin-1")
-            segments = [unquote(seg).replace("%", "%25").replace("/", "%2F") for seg in raw.split("/")]
-            scope = dict(scope, path="/".join(segments))
-        await self.app(scope, receive, send)
 
 
 class RequestIds:

@@ -8,8 +8,9 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
-from opencdm.errors import CdmError, InvalidInput
+from opencdm.errors import CdmError, InvalidInput, Throttled
 
 log = logging.getLogger("opencdm.api")
 
@@ -28,9 +29,16 @@ def _request_id(request: Request) -> str:
     return getattr(request.state, "request_id", "")
 
 
+def response(exc: CdmError, request_id: str = "", headers: dict[str, str] | None = None) -> JSONResponse:
+    """The HTTP answer to ``exc``: also used by the request guard, before any router runs."""
+    headers = dict(headers or {})
+    if isinstance(exc, Throttled):
+        headers["Retry-After"] = str(exc.retry_after)
+    return JSONResponse(error_body(exc.code, exc.message, request_id), status_code=exc.status, headers=headers)
+
+
 def render(request: Request, exc: CdmError) -> JSONResponse:
-    rid = _request_id(request)
-    return JSONResponse(error_body(exc.code, exc.message, rid), status_code=exc.status)
+    return response(exc, _request_id(request))
 
 
 def _describe(errors: list[dict]) -> str:
@@ -39,11 +47,26 @@ def _describe(errors: list[dict]) -> str:
         loc = ".".join(str(p) for p in err.get("loc", ()) if p != "body")
         if err.get("type") == "json_invalid":
             return "The request body is not valid JSON."
+        if err.get("type") == "missing" and not loc:
+            return "The request body cannot be left blank."
         if err.get("type") == "missing":
             parts.append(f"{loc} cannot be left blank")
         else:
             parts.append(f"{loc}: {err.get('msg', 'invalid')}" if loc else err.get("msg", "invalid"))
     return "Invalid parameter: " + "; ".join(parts) + "."
+
+
+def _allowed(request: Request) -> list[str]:
+    """The methods of every route whose path matches the request's (routers included in the app too)."""
+    methods: set[str] = set()
+    pending = list(request.app.router.routes)
+    while pending:
+        route = pending.pop()
+        if hasattr(route, "original_router"):  # an included router: look at its own routes
+            pending.extend(route.original_router.routes)
+        elif getattr(route, "methods", None) and route.matches(request.scope)[0] != Match.NONE:
+            methods |= route.methods
+    return sorted(methods)
 
 
 def install(app: FastAPI) -> None:
@@ -67,8 +90,11 @@ def install(app: FastAPI) -> None:
             err = CdmError(f"Method {request.method} is not allowed on {request.url.path}.", code="Cdm.0014")
         else:
             err = CdmError(str(exc.detail), code="Cdm.0014")
-        rid = _request_id(request)
-        return JSONResponse(error_body(err.code, err.message, rid), status_code=exc.status_code)
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:  # every route of this path, not only the first one the router tried
+            headers["Allow"] = ", ".join(_allowed(request))
+        return JSONResponse(error_body(err.code, err.message, _request_id(request)), status_code=exc.status_code,
+                            headers=headers)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

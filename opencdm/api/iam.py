@@ -15,7 +15,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from opencdm.errors import AuthError, InvalidInput
+from opencdm.errors import AuthError, InvalidInput, Throttled
 from opencdm.store import credentials
 from opencdm.store.db import now_ms
 
@@ -81,31 +81,45 @@ def _parse(raw: bytes) -> tuple[str, str, str | None]:
             raise InvalidInput("Only project-scoped tokens are supported: set auth.scope.project.id.")
         project = auth.scope.project.id or auth.scope.project.name
     user = auth.identity.password.user
+    for text in (user.name, user.password, project or ""):
+        if any(ord(ch) < 32 or ord(ch) == 127 for ch in text):
+            raise InvalidInput("User names, passwords and project ids cannot contain control characters.")
     return user.name, user.password, project
 
 
-def _login(
-    store: Any, name: str, password: str, project: str | None, ttl_seconds: int
-) -> tuple[str, int, str, str] | None:
-    with store.session() as session:
-        user = credentials.check_password(session, name, password, project)
-        if user is None:
-            return None
-        token, expires_at = credentials.issue_token(session, user, ttl_seconds)
-        return token, expires_at, user.project_id, user.name
+def _login(state: Any, name: str, password: str, project: str | None) -> tuple[str, int, str, str] | None:
+    throttle = state.login
+    if not throttle.hashing.acquire():
+        raise Throttled("Too many logins are being checked at once; retry shortly.", retry_after=1)
+    try:
+        with state.store.session() as session:
+            user = credentials.check_password(session, name, password, project)
+            if user is None:
+                return None
+            token, expires_at = credentials.issue_token(session, user, state.settings.token_ttl_seconds)
+            return token, expires_at, user.project_id, user.name
+    finally:
+        throttle.hashing.release()
 
 
 @router.post("/v3/auth/tokens", status_code=201, response_model=None)
 async def create_token(request: Request) -> JSONResponse:
-    """Exchange a user name and password for a project-scoped token (returned in ``X-Subject-Token``)."""
+    """Exchange a user name and password for a project-scoped token (returned in ``X-Subject-Token``).
+
+    Failed logins are throttled per user and per client address (429 with ``Retry-After``), and at
+    most ``OPENCDM_LOGIN_CONCURRENCY`` password hashes run at once.
+    """
     state = request.app.state
     name, password, project = _parse(await request.body())
+    client = request.client.host if request.client else "unknown"
+    if wait := state.login.wait(name, client):
+        raise Throttled("Too many failed logins for this user or from this address; retry later.", retry_after=wait)
     issued_at = now_ms()
-    result = await anyio.to_thread.run_sync(
-        _login, state.store, name, password, project, state.settings.token_ttl_seconds
-    )
+    result = await anyio.to_thread.run_sync(_login, state, name, password, project)
     if result is None:
+        state.login.failed(name, client)
         raise AuthError("Incorrect IAM authentication information: The username or password is wrong.")
+    state.login.succeeded(name)
     token, expires_at, project_id, user_name = result
     body = {
         "token": {

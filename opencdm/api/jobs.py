@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from opencdm import connectors
 from opencdm.api import views
-from opencdm.api.deps import CallerDep, StoreDep, SupervisorDep, name_param
+from opencdm.api.deps import CallerDep, StoreDep, SupervisorDep
 from opencdm.engine import status as st
 from opencdm.engine.dirty import dirty_spec
 from opencdm.engine.throttle import job_limits
@@ -23,7 +23,7 @@ from opencdm.store import jobs as job_store
 from opencdm.store import links as link_store
 from opencdm.store import submissions as submission_store
 from opencdm.store.tables import Cluster
-from opencdm.wire.jobs import JobIn, JobsIn, RandomClusterJobsIn, StartJobIn
+from opencdm.wire.jobs import JobIn, JobsIn, JobType, RandomClusterJobsIn, StartJobIn
 
 router = APIRouter(prefix="/v1.1/{project_id}/clusters", tags=["jobs"])
 
@@ -34,6 +34,8 @@ GROUPS = {
                              "retryJobConfig", "groupJobConfig", "smnConfig"},
 }
 _rng = random.SystemRandom()
+#: Largest page number (CDM's integer range, spec §8 Cdm.0009): the row offset stays a 64-bit integer.
+MAX_INT = 2_147_483_647
 
 
 def check_shape(job: JobIn) -> None:
@@ -82,8 +84,16 @@ def resolve(s: Session, cluster: Cluster, job: JobIn, ctx) -> dict[str, Any]:
     if str(driver.get("throttlingConfig.writeToLink") or "").strip():
         row = link_store.get(s, cluster.project_id, cluster.id, str(driver["throttlingConfig.writeToLink"]).strip())
         dirty_link = (row.connector_name, {})
-    dirty_spec(driver, ctx.allowed_dirs, ctx.data_dir, dirty_link, body["name"])
+    dirty_spec(driver, ctx, dirty_link, body["name"])
     return body
+
+
+def check_count(n: int, supervisor) -> None:
+    """One request creates at most ``OPENCDM_MAX_ITEMS_PER_REQUEST`` jobs."""
+    limit = supervisor.settings.max_items_per_request
+    if n > limit:
+        raise InvalidInput(f"The number of jobs in one request ({n}) exceeds the maximum value {limit} "
+                           "(OPENCDM_MAX_ITEMS_PER_REQUEST); send them in several requests.", code="Cdm.0085")
 
 
 def _cluster(s: Session, project_id: str, cluster_id: str) -> Cluster:
@@ -93,21 +103,22 @@ def _cluster(s: Session, project_id: str, cluster_id: str) -> Cluster:
 @router.post("/{cluster_id}/cdm/job")
 def create_job(project_id: str, cluster_id: str, body: JobsIn, caller: CallerDep, store: StoreDep,
                supervisor: SupervisorDep) -> JSONResponse:
+    check_count(len(body.jobs), supervisor)
     names = []
     with store.session() as s:
         cluster = _cluster(s, project_id, cluster_id)
         for job in body.jobs:  # all validated and created in one transaction: all or nothing
-            row = job_store.create(s, project_id, cluster.id, resolve(s, cluster, job, supervisor.ctx),
-                                   caller.user_name)
+            resolved = resolve(s, cluster, job, supervisor.context(project_id))
+            row = job_store.create(s, project_id, cluster.id, resolved, caller.user_name)
             names.append(row.name)
     return JSONResponse({"name": names[0], "validation-result": []})
 
 
 @router.get("/{cluster_id}/cdm/job/{job_name}")
 def show_jobs(project_id: str, cluster_id: str, job_name: str, caller: CallerDep, store: StoreDep,
-              filter: str | None = None, page_no: int = Query(1, ge=1),
-              page_size: int = Query(10, ge=1, le=100), jobType: str = "NORMAL_JOB") -> JSONResponse:
-    name = name_param(job_name)
+              filter: str | None = None, page_no: int = Query(1, ge=1, le=MAX_INT),
+              page_size: int = Query(10, ge=1, le=100), jobType: JobType = "NORMAL_JOB") -> JSONResponse:
+    name = job_name
     with store.session() as s:
         _cluster(s, project_id, cluster_id)
         if name == "all":
@@ -123,7 +134,7 @@ def show_jobs(project_id: str, cluster_id: str, job_name: str, caller: CallerDep
 @router.put("/{cluster_id}/cdm/job/{job_name}")
 def update_job(project_id: str, cluster_id: str, job_name: str, body: JobsIn, caller: CallerDep,
                store: StoreDep, supervisor: SupervisorDep) -> JSONResponse:
-    name = name_param(job_name)
+    name = job_name
     if len(body.jobs) != 1:
         raise InvalidInput("Send exactly one job to update.", code="Cdm.0018")
     job = body.jobs[0]
@@ -133,13 +144,13 @@ def update_job(project_id: str, cluster_id: str, job_name: str, body: JobsIn, ca
     with store.session() as s:
         cluster = _cluster(s, project_id, cluster_id)
         row = job_store.get(s, project_id, cluster_id, name, code="Cdm.0319")
-        job_store.update(row, resolve(s, cluster, job, supervisor.ctx), caller.user_name)
+        job_store.update(row, resolve(s, cluster, job, supervisor.context(project_id)), caller.user_name)
     return JSONResponse({"validation-result": []})
 
 
 @router.delete("/{cluster_id}/cdm/job/{job_name}")
 def delete_job(project_id: str, cluster_id: str, job_name: str, caller: CallerDep, store: StoreDep) -> JSONResponse:
-    name = name_param(job_name)
+    name = job_name
     with store.session() as s:
         _cluster(s, project_id, cluster_id)
         row = job_store.get(s, project_id, cluster_id, name)
@@ -152,7 +163,7 @@ def delete_job(project_id: str, cluster_id: str, job_name: str, caller: CallerDe
 @router.put("/{cluster_id}/cdm/job/{job_name}/start")
 def start_job(project_id: str, cluster_id: str, job_name: str, caller: CallerDep, store: StoreDep,
               supervisor: SupervisorDep, body: StartJobIn | None = Body(default=None)) -> JSONResponse:
-    name = name_param(job_name)
+    name = job_name
     variables = {k: v for k, v in ((body.variables if body else None) or {}).items()}
     with store.session() as s:
         cluster = _cluster(s, project_id, cluster_id)
@@ -164,7 +175,7 @@ def start_job(project_id: str, cluster_id: str, job_name: str, caller: CallerDep
 @router.put("/{cluster_id}/cdm/job/{job_name}/stop")
 def stop_job(project_id: str, cluster_id: str, job_name: str, caller: CallerDep, store: StoreDep,
              supervisor: SupervisorDep) -> JSONResponse:
-    name = name_param(job_name)
+    name = job_name
     with store.session() as s:
         _cluster(s, project_id, cluster_id)
         row = job_store.get(s, project_id, cluster_id, name)
@@ -189,7 +200,7 @@ def stop_job(project_id: str, cluster_id: str, job_name: str, caller: CallerDep,
 
 @router.get("/{cluster_id}/cdm/job/{job_name}/status")
 def job_status(project_id: str, cluster_id: str, job_name: str, caller: CallerDep, store: StoreDep) -> JSONResponse:
-    name = name_param(job_name)
+    name = job_name
     with store.session() as s:
         _cluster(s, project_id, cluster_id)
         row = job_store.get(s, project_id, cluster_id, name)
@@ -203,7 +214,7 @@ def job_status(project_id: str, cluster_id: str, job_name: str, caller: CallerDe
 
 @router.get("/{cluster_id}/cdm/submissions")
 def show_submissions(project_id: str, cluster_id: str, caller: CallerDep, store: StoreDep,
-                     jname: str | None = None, page_no: int = Query(1, ge=1),
+                     jname: str | None = None, page_no: int = Query(1, ge=1, le=MAX_INT),
                      page_size: int = Query(10, ge=1, le=100)) -> JSONResponse:
     with store.session() as s:
         _cluster(s, project_id, cluster_id)
@@ -217,6 +228,7 @@ def create_and_start_random_cluster_job(project_id: str, body: RandomClusterJobs
                                         store: StoreDep, supervisor: SupervisorDep) -> JSONResponse:
     """Pick a running cluster uniformly among ``clusters``, create every job there and start them, or
     create nothing at all."""
+    check_count(len(body.jobs), supervisor)
     for job in body.jobs:
         check_shape(job)
     wanted = list(dict.fromkeys(body.clusters))  # de-duplicated, order kept
@@ -230,7 +242,7 @@ def create_and_start_random_cluster_job(project_id: str, body: RandomClusterJobs
         names: set[str] = set()
         subs = []
         for job in body.jobs:
-            resolved = resolve(s, cluster, job, supervisor.ctx)
+            resolved = resolve(s, cluster, job, supervisor.context(project_id))
             if resolved["name"] in names:
                 raise Conflict(f"Job name [{resolved['name']}] appears twice in the request.", code="Cdm.0104")
             names.add(resolved["name"])

@@ -10,7 +10,8 @@ from fastapi.responses import JSONResponse
 
 from opencdm import connectors
 from opencdm.api import views
-from opencdm.api.deps import BoxDep, CallerDep, StoreDep, SupervisorDep, name_param
+from opencdm.api.deps import BoxDep, CallerDep, StoreDep
+from opencdm.api.errors import error_body
 from opencdm.errors import CdmError, Conflict, InvalidInput, LinkError
 from opencdm.store import clusters as cluster_store
 from opencdm.store import links as link_store
@@ -44,10 +45,11 @@ def _flat(config: dict[str, Any]) -> dict[str, Any]:
     return {i["name"]: i.get("value") for c in config.get("configs", []) for i in c.get("inputs", [])}
 
 
-async def _check(request: Request, connector_name: str, inputs: dict[str, Any]) -> list[dict[str, Any]]:
-    """Connect with the link's inputs; a failure is reported CDM-style (500 with validation-result)."""
+async def _check(request: Request, project_id: str, connector_name: str,
+                 inputs: dict[str, Any]) -> list[dict[str, Any]]:
+    """Connect with the link's inputs; a failure is reported CDM-style (400 with validation-result)."""
     connector = connectors.get(connector_name)
-    ctx = request.app.state.supervisor.ctx
+    ctx = request.app.state.supervisor.context(project_id)
     try:
         await anyio.to_thread.run_sync(connector.check_link, inputs, ctx)
     except InvalidInput:
@@ -57,22 +59,20 @@ async def _check(request: Request, connector_name: str, inputs: dict[str, Any]) 
     return []
 
 
-def _failed(results: list[dict[str, Any]], name: str) -> JSONResponse:
+def _failed(request: Request, results: list[dict[str, Any]], name: str) -> JSONResponse:
     message = results[0]["linkConfig"][0]["message"]
     code = message.split(":", 1)[0]
-    body = {"validation-result": results, "error_code": code, "error_msg": f"Link [{name}] is invalid: {message}",
-            "code": code, "message": f"Link [{name}] is invalid: {message}", "errCode": code,
-            "externalMessage": f"Link [{name}] is invalid: {message}"}
-    return JSONResponse(body, status_code=400)
+    body = error_body(code, f"Link [{name}] is invalid: {message}", getattr(request.state, "request_id", ""))
+    return JSONResponse({"validation-result": results, **body}, status_code=400)
 
 
 @router.post("/link")
 async def create_link(project_id: str, cluster_id: str, body: LinksIn, request: Request, caller: CallerDep,
-                      store: StoreDep, box: BoxDep, supervisor: SupervisorDep,
-                      validate: bool = False) -> JSONResponse:
+                      store: StoreDep, box: BoxDep, validate: bool = False) -> JSONResponse:
     link = _one(body)
     config = _config(link)
-    inputs = _flat(config)
+    connector = connectors.get(link.connector_name)
+    where = (project_id, cluster_id, link.name)
 
     def exists() -> None:
         with store.session() as s:
@@ -85,17 +85,18 @@ async def create_link(project_id: str, cluster_id: str, body: LinksIn, request: 
                                       code="Cdm.0315")
 
     await anyio.to_thread.run_sync(exists)
-    results = await _check(request, link.connector_name, inputs)
+    sealed = link_store.seal(config, link.connector_name, connector.sensitive_inputs, connector.unbound_inputs,
+                             box, where)
+    inputs = link_store.unseal(sealed, where, box, connector.sensitive_inputs)
+    results = await _check(request, project_id, link.connector_name, inputs)
     if results:
-        return _failed(results, link.name)
+        return _failed(request, results, link.name)
     if validate:
         return JSONResponse({"name": link.name, "validation-result": []})
-    sensitive = connectors.get(link.connector_name).sensitive_inputs
 
     def save() -> None:
         with store.session() as s:
-            link_store.create(s, project_id, cluster_id, link.name, link.connector_name,
-                              link_store.seal(config, sensitive, box),
+            link_store.create(s, project_id, cluster_id, link.name, link.connector_name, sealed,
                               True if link.enabled is None else link.enabled, caller.user_name)
 
     await anyio.to_thread.run_sync(save)
@@ -106,7 +107,7 @@ async def create_link(project_id: str, cluster_id: str, body: LinksIn, request: 
 def show_link(project_id: str, cluster_id: str, link_name: str, caller: CallerDep, store: StoreDep) -> JSONResponse:
     with store.session() as s:
         cluster_store.get(s, project_id, cluster_id)
-        row = link_store.get(s, project_id, cluster_id, name_param(link_name))
+        row = link_store.get(s, project_id, cluster_id, link_name)
         sensitive = _sensitive(row.connector_name)
         return JSONResponse({"links": [views.link(row, sensitive)], "fromTo-unMapping": UNMAPPED,
                              "batchFromTo-mapping": BATCH_MAPPING})
@@ -122,23 +123,25 @@ def _sensitive(connector_name: str) -> frozenset[str]:
 @router.put("/link/{link_name}")
 async def update_link(project_id: str, cluster_id: str, link_name: str, body: LinksIn, request: Request,
                       caller: CallerDep, store: StoreDep, box: BoxDep) -> JSONResponse:
-    name = name_param(link_name)
+    name = link_name
     link = _one(body)
     if link.name != name:
         raise InvalidInput(f"The body names link [{link.name}] but the path names [{name}].", code="Cdm.0018")
-    sensitive = connectors.get(link.connector_name).sensitive_inputs
+    connector = connectors.get(link.connector_name)
+    where = (project_id, cluster_id, name)
 
     def load() -> dict[str, Any]:
         with store.session() as s:
             cluster_store.get(s, project_id, cluster_id)
             row = link_store.get(s, project_id, cluster_id, name)
-            return link_store.seal(_config(link), sensitive, box, old=row.config)
+            return link_store.seal(_config(link), link.connector_name, connector.sensitive_inputs,
+                                   connector.unbound_inputs, box, where, old=row)
 
     sealed = await anyio.to_thread.run_sync(load)
-    inputs = {k: (box.decrypt(v) if isinstance(v, str) and box.is_encrypted(v) else v) for k, v in _flat(sealed).items()}
-    results = await _check(request, link.connector_name, inputs)
+    inputs = link_store.unseal(sealed, where, box, connector.sensitive_inputs)
+    results = await _check(request, project_id, link.connector_name, inputs)
     if results:
-        return _failed(results, name)
+        return _failed(request, results, name)
 
     def save() -> None:
         with store.session() as s:
@@ -158,5 +161,5 @@ async def update_link(project_id: str, cluster_id: str, link_name: str, body: Li
 def delete_link(project_id: str, cluster_id: str, link_name: str, caller: CallerDep, store: StoreDep) -> JSONResponse:
     with store.session() as s:
         cluster_store.get(s, project_id, cluster_id)
-        link_store.delete(s, link_store.get(s, project_id, cluster_id, name_param(link_name)))
+        link_store.delete(s, link_store.get(s, project_id, cluster_id, link_name))
     return JSONResponse({})

@@ -35,7 +35,7 @@ class ClusterBackend(Protocol):
     def reset(self) -> None:
         """Throw away a broken pool (a worker died) and start a fresh one."""
 
-    def warm_up(self) -> None:
-        """Block until at least one worker can run a task."""
+    def release_idle(self, idle_seconds: float) -> bool:
+        """Let workers go when no task has run for ``idle_seconds`` (the next task starts them again)."""
 
     def close(self) -> None: ...

@@ -9,6 +9,8 @@ import os
 import shutil
 import tempfile
 import threading
+import time
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 
 _ctx = multiprocessing.get_context("spawn")
@@ -56,36 +58,57 @@ class LocalControl:
         shutil.rmtree(self.path, ignore_errors=True)
 
 
-def _worker_init() -> None:
-    from opencdm import connectors
-
-    connectors.load()
-
-
-def _ping() -> int:
-    return 1
-
-
 class LocalBackend:
-    """``workers`` processes; tasks beyond that wait in the executor's queue."""
+    """Up to ``workers`` processes; tasks beyond that wait in the executor's queue.
 
-    def __init__(self, workers: int, control_root: str | None = None) -> None:
+    The processes start with the first task and stop again (``release_idle``) once no task has
+    run for a while, so an idle cluster holds no process.
+    """
+
+    def __init__(self, workers: int, control_root: str | None = None,
+                 worker_init: Callable[[], None] | None = None) -> None:
         self.workers = max(1, workers)
         self.control_root = control_root
+        self.worker_init = worker_init
         self._lock = threading.Lock()
         self._pool: ProcessPoolExecutor | None = None
+        self._busy = 0
+        self._last_used = time.monotonic()
 
     def executor(self) -> concurrent.futures.Executor:
+        return _Counted(self)
+
+    def _submit(self, fn, *args, **kwargs) -> concurrent.futures.Future:
         with self._lock:
             if self._pool is None:
-                self._pool = ProcessPoolExecutor(self.workers, mp_context=_ctx, initializer=_worker_init)
-            return self._pool
+                self._pool = ProcessPoolExecutor(self.workers, mp_context=_ctx, initializer=self.worker_init)
+            self._busy += 1
+            self._last_used = time.monotonic()
+            pool = self._pool
+        try:
+            future = pool.submit(fn, *args, **kwargs)
+        except BaseException:
+            self._done(None)
+            raise
+        future.add_done_callback(self._done)
+        return future
+
+    def _done(self, _future) -> None:
+        with self._lock:
+            self._busy -= 1
+            self._last_used = time.monotonic()
 
     def control(self) -> LocalControl:
         return LocalControl(self.control_root)
 
-    def warm_up(self) -> None:
-        self.executor().submit(_ping).result(timeout=120)
+    def release_idle(self, idle_seconds: float) -> bool:
+        """Stop the worker processes when no task has run for ``idle_seconds``; True if it did."""
+        with self._lock:
+            if self._pool is None or self._busy or time.monotonic() - self._last_used < idle_seconds:
+                return False
+            pool, self._pool = self._pool, None
+        pool.shutdown(wait=True)
+        return True
 
     def reset(self) -> None:
         with self._lock:
@@ -97,6 +120,16 @@ class LocalBackend:
         with self._lock:
             pool, self._pool = self._pool, None
         if pool is not None:
-            for proc in list(getattr(pool, "_processes", {}).values()):
+            for proc in list((getattr(pool, "_processes", None) or {}).values()):
                 proc.terminate()  # a stopped cluster must not keep writing anywhere
             pool.shutdown(wait=True, cancel_futures=True)
+
+
+class _Counted(concurrent.futures.Executor):
+    """The backend's pool as an executor that counts tasks in flight (for ``release_idle``)."""
+
+    def __init__(self, backend: LocalBackend) -> None:
+        self.backend = backend
+
+    def submit(self, fn, /, *args, **kwargs) -> concurrent.futures.Future:
+        return self.backend._submit(fn, *args, **kwargs)

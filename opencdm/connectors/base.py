@@ -37,9 +37,14 @@ Inputs = Mapping[str, Any]
 class ConnectorContext:
     """Server-wide facts a connector needs on either side; plain data so it pickles."""
 
-    data_dir: str = "."
-    #: Directories a file-backed store (SQLITE links, local files) may open or create files in.
+    #: The project's own file root: relative paths of file-backed stores (SQLITE links, local files,
+    #: dirty-data files) start here. Never a directory holding the server's own files.
+    file_root: str = "."
+    #: Every directory this project's links may open or create files in: ``file_root`` plus the
+    #: shared roots the operator configured for the project.
     allowed_dirs: tuple[str, ...] = ()
+    #: Networks and host names links may connect to (``OPENCDM_LINK_EGRESS_ALLOW``); empty: anywhere.
+    egress: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -183,6 +188,9 @@ class Connector(ABC):
     name: ClassVar[str]
     #: Link inputs that are secrets: encrypted at rest, never returned nor logged.
     sensitive_inputs: ClassVar[frozenset[str]] = frozenset({"linkConfig.password"})
+    #: Link inputs that may change while a stored secret is kept (sent back as ``******``). A change to
+    #: any other input, or of connector, needs the secret again: it may now authenticate elsewhere.
+    unbound_inputs: ClassVar[frozenset[str]] = frozenset()
     #: Which sides the connector can be: a subset of {"from", "to"}.
     directions: ClassVar[frozenset[str]] = frozenset({"from", "to"})
 

@@ -39,13 +39,14 @@ def require(inputs: Inputs, *names: str) -> None:
 
 
 def get_str(inputs: Inputs, name: str, default: str | None = None) -> str | None:
-    """The value as a string (surrounding blanks removed), or ``default`` when not given."""
+    """The value (surrounding blanks removed), or ``default`` when not given. A name, a table or a
+    condition is text: a number, a boolean or an object is refused, never turned into one."""
     value = _raw(inputs, name)
     if value is None:
         return default
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value).strip()
+    if not isinstance(value, str):
+        raise invalid(name, value, "a string")
+    return value.strip()
 
 
 def get_secret(inputs: Inputs, name: str) -> str | None:

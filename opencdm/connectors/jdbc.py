@@ -22,6 +22,8 @@ class GenericJdbcConnector(Connector):
     """Relational databases over their native drivers (the CDM name says JDBC; no JVM is involved)."""
 
     name = "generic-jdbc-connector"
+    #: Tuning inputs a stored password may be kept across (any other change needs the password again).
+    unbound_inputs = frozenset({"linkConfig.fetchSize", "linkConfig.commitSize", "linkConfig.usingNative"})
 
     def check_link(self, link: Inputs, ctx: ConnectorContext) -> None:
         dialect = dialect_for(link, ctx)

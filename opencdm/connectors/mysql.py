@@ -38,7 +38,7 @@ from urllib.parse import quote
 
 import pyarrow as pa
 
-from opencdm.connectors import config
+from opencdm.connectors import config, egress
 from opencdm.connectors import mysql_infile as infile_mod
 from opencdm.connectors import mysql_types as types
 from opencdm.connectors.sql import (
@@ -178,7 +178,7 @@ class MysqlDialect(Dialect):
         self.validate()
         timeout = config.get_int(self.properties(), "connectTimeout", 10000)
         kwargs = dict(
-            host=config.get_str(self.link, "linkConfig.host"), port=config.get_int(self.link, "linkConfig.port"),
+            host=self.address(), port=config.get_int(self.link, "linkConfig.port"),
             user=config.get_str(self.link, "linkConfig.username"),
             password=config.get_secret(self.link, "linkConfig.password"),
             database=config.get_str(self.link, "linkConfig.database"), charset="utf8mb4", autocommit=False,
@@ -317,8 +317,13 @@ class MysqlDialect(Dialect):
                 yield pa.RecordBatch.from_arrays([types.convert(c, f) for c, f in zip(batch.columns, schema)],
                                                  schema=schema)
 
+    def address(self) -> str:
+        """The host to connect to: its checked address when the operator set an egress allow-list."""
+        return egress.address(config.get_str(self.link, "linkConfig.host"),
+                              config.get_int(self.link, "linkConfig.port"), self.ctx)
+
     def _cx_url(self) -> str:
-        host = config.get_str(self.link, "linkConfig.host")
+        host = self.address()
         host = f"[{host}]" if ":" in host else host
         user = quote(config.get_str(self.link, "linkConfig.username"), safe="")
         password = quote(config.get_secret(self.link, "linkConfig.password"), safe="")

@@ -19,7 +19,7 @@ from urllib.parse import quote, urlencode
 
 import pyarrow as pa
 
-from opencdm.connectors import config, staging
+from opencdm.connectors import config, egress, staging
 from opencdm.connectors.base import Chunk
 from opencdm.connectors.bisect import write_isolating
 from opencdm.connectors.sql import (
@@ -339,6 +339,10 @@ class PostgresDialect(Dialect):
                                 "options": "-c TimeZone=UTC"}
         if props.get("currentSchema"):
             opts["options"] += " -c search_path=" + props["currentSchema"].replace(" ", r"\ ")
+        host = config.get_str(self.link, "linkConfig.host")
+        pinned = egress.address(host, config.get_int(self.link, "linkConfig.port"), self.ctx)
+        if pinned != host:  # connect where the allow-list check looked; TLS still verifies the name
+            opts["hostaddr"] = pinned
         if not write:  # reads (custom SQL included) cannot change anything
             opts["options"] += " -c default_transaction_read_only=on"
         if config.get_bool(self.link, "linkConfig.useSSL") or props.get("ssl") == "true":

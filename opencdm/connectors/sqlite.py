@@ -23,12 +23,13 @@ import pyarrow as pa
 
 from opencdm.connectors import arrays, config, staging
 from opencdm.connectors.bisect import write_isolating
+from opencdm.connectors.files.paths import confine
 from opencdm.connectors.sql import (
     PART_COLUMN, Column, Dialect, Feed, derived_table, field_dialect, field_type, quote_ident, split_range,
     with_part,
 )
 from opencdm.errors import (
-    CDM_CODES, CdmError, ExtractFailed, InvalidInput, LinkRejected, LinkUnreachable, LoadFailed,
+    CDM_CODES, CdmError, ExtractFailed, LinkRejected, LinkUnreachable, LoadFailed,
     MissingDriver,
 )
 
@@ -195,13 +196,9 @@ class SqliteDialect(Dialect):
     typed_stage = True
 
     def path(self) -> Path:
-        """The database file, resolved; InvalidInput unless inside an allowed directory."""
+        """The database file, resolved; InvalidInput unless inside the project's file roots."""
         config.require(self.link, "linkConfig.database")
-        given = Path(config.get_str(self.link, "linkConfig.database"))
-        path = (given if given.is_absolute() else Path(self.ctx.data_dir) / given).resolve()
-        if not any(path.is_relative_to(Path(d).resolve()) for d in self.ctx.allowed_dirs):
-            raise InvalidInput(f"SQLite database path outside allowed directories: {given}", code="Cdm.0014")
-        return path
+        return confine(config.get_str(self.link, "linkConfig.database"), self.ctx, "linkConfig.database")
 
     def validate(self) -> None:
         self.path()

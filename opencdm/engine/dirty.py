@@ -3,8 +3,8 @@
 ``throttlingConfig.recordDirtyData=true`` turns it on. Bad rows go to
 ``throttlingConfig.writeToLink`` (a ``generic-jdbc-connector`` link: a table named by
 ``throttlingConfig.dirtyDataDirectory``, default ``opencdm_dirty_data``, created when missing) or, without a
-link, to JSON-lines files under ``dirtyDataDirectory`` (inside the server's allowed directories;
-default ``DATA_DIR/dirty``). ``throttlingConfig.maxErrorRecords`` caps the bad rows of one partition
+link, to JSON-lines files under ``dirtyDataDirectory`` (relative to the project's file root, or an
+absolute path inside it or a shared root; default ``dirty``), in a folder per job and submission. ``throttlingConfig.maxErrorRecords`` caps the bad rows of one partition
 (CDM's "per shard"); one more fails the run with Cdm.0936. Recorded rows stay recorded even when the
 run fails later (CDM does not roll dirty data back).
 """
@@ -19,6 +19,8 @@ from typing import Any
 
 import pyarrow as pa
 
+from opencdm.connectors.base import ConnectorContext
+from opencdm.connectors.files.paths import confine
 from opencdm.errors import InvalidInput, TransferError
 
 DEFAULT_TABLE = "opencdm_dirty_data"
@@ -49,31 +51,30 @@ def _truthy(value: Any) -> bool:
     return value is True or str(value).strip().lower() == "true"
 
 
-def dirty_spec(driver: dict[str, Any], allowed_dirs: tuple[str, ...], data_dir: str,
-               link: tuple[str, dict[str, Any]] | None, job_name: str) -> DirtySpec:
+def dirty_spec(driver: dict[str, Any], ctx: ConnectorContext, link: tuple[str, dict[str, Any]] | None,
+               job_name: str) -> DirtySpec:
     """Read the throttlingConfig dirty-data inputs; ``link`` is (connector, inputs) of writeToLink."""
     if not _truthy(driver.get("throttlingConfig.recordDirtyData")):
         return DirtySpec()
     raw = driver.get("throttlingConfig.maxErrorRecords")
     max_errors = None
     if raw not in (None, ""):
-        if not str(raw).strip().isdigit():
+        if isinstance(raw, bool) or not str(raw).strip().isdigit():
             raise InvalidInput(f"throttlingConfig.maxErrorRecords must be a whole number, got {raw!r}.",
                                code="Cdm.0009")
         max_errors = int(str(raw).strip())
-    where = str(driver.get("throttlingConfig.dirtyDataDirectory") or "").strip()
+    where = driver.get("throttlingConfig.dirtyDataDirectory")
+    if where is not None and not isinstance(where, str):
+        raise InvalidInput("throttlingConfig.dirtyDataDirectory must be a string.", code="Cdm.0014")
+    where = (where or "").strip()
     if link is not None:
         return DirtySpec(True, max_errors, None, link[0], link[1], where or DEFAULT_TABLE)
-    base = Path(data_dir) / "dirty"
-    target = (Path(where) if where.startswith("/") else base / where if where else base).resolve()
-    if not any(target == Path(d) or Path(d) in target.parents for d in allowed_dirs):
-        raise InvalidInput(f"dirtyDataDirectory {where!r} is outside the directories this server may write "
-                           "(OPENCDM_SQLITE_ALLOWED_DIRS).", code="Cdm.0014")
-    return DirtySpec(True, max_errors, str(target / _safe(job_name)), None, None)
-
-
-def _safe(name: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name) or "job"
+    folder = confine(where or "dirty", ctx, "throttlingConfig.dirtyDataDirectory")
+    # the job's own folder must stay inside the root too, whatever its name
+    target = confine(job_name, ctx, "the job name", base=str(folder))
+    if target.parent != folder:
+        raise InvalidInput(f"Job name [{job_name}] cannot name a dirty-data folder.", code="Cdm.0014")
+    return DirtySpec(True, max_errors, str(target), None, None)
 
 
 class DirtySink:

@@ -3,22 +3,19 @@
 from __future__ import annotations
 
 import logging
-import os
 import shutil
-import threading
 import time
 import traceback
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 
 from opencdm import connectors
-from opencdm.clusters.base import ClusterBackend
-from opencdm.clusters.local import LocalBackend
 from opencdm.connectors.base import ConnectorContext
 from opencdm.engine import status as st
 from opencdm.engine.dirty import dirty_spec
 from opencdm.engine.runner import ProgressSink, Runner
+from opencdm.engine.runtimes import ClusterRuntime, Runtimes
 from opencdm.engine.spec import Counters, EndSpec, TransferSpec
+from opencdm.engine.task import worker_init
 from opencdm.engine.throttle import job_limits
 from opencdm.errors import CdmError, Conflict, InvalidInput
 from opencdm.settings import Settings
@@ -28,17 +25,9 @@ from opencdm.store import submissions as submission_store
 from opencdm.store.db import Store
 from opencdm.store.secrets import SecretBox
 from opencdm.store.tables import Cluster, Job, Submission
-from opencdm.wire.clusters import DEFAULT_FLAVOR, FLAVORS
 from opencdm.wire.common import flat_inputs
 
 log = logging.getLogger("opencdm.supervisor")
-
-
-@dataclass
-class ClusterRuntime:
-    backend: ClusterBackend
-    runners: ThreadPoolExecutor
-    active: dict[int, Runner] = field(default_factory=dict)
 
 
 class _StoreSink(ProgressSink):
@@ -77,24 +66,22 @@ def _details(error: BaseException | None) -> str:
     return " <- ".join(parts)
 
 
-def workers_for(flavor_id: str) -> int:
-    """One worker per flavor vCPU, but never more than twice this machine's cores."""
-    vcpus = FLAVORS.get(flavor_id, FLAVORS[DEFAULT_FLAVOR])[1]
-    return max(1, min(vcpus, 2 * (os.cpu_count() or 1)))
-
-
 class Supervisor:
     def __init__(self, store: Store, box: SecretBox, settings: Settings) -> None:
         self.store = store
         self.box = box
         self.settings = settings
-        self.ctx = ConnectorContext(data_dir=str(settings.resolved_data_dir),
-                                    allowed_dirs=tuple(str(d) for d in settings.sqlite_dirs))
-        self._lock = threading.RLock()
-        self._runtimes: dict[str, ClusterRuntime] = {}
-        self._lifecycle = ThreadPoolExecutor(4, thread_name_prefix="cluster-lifecycle")
+        self._lifecycle = ThreadPoolExecutor(2, thread_name_prefix="run-recovery")
+        self.runtimes = Runtimes(store, settings, worker_init)
         #: Where local runs keep their cancel flag and progress files (see clusters.local.LocalControl).
-        self.control_root = settings.resolved_data_dir / "runs"
+        self.control_root = settings.control_root
+
+    def context(self, project_id: str) -> ConnectorContext:
+        """What connectors of ``project_id`` may reach: its own file root, shared roots, allowed hosts."""
+        root = self.settings.project_root(project_id)
+        shared = self.settings.shared_roots(project_id)
+        return ConnectorContext(file_root=str(root), allowed_dirs=(str(root), *(str(d) for d in shared)),
+                                egress=tuple(self.settings.link_egress_allow))
 
     # -- server lifecycle --------------------------------------------------------------------------
 
@@ -142,93 +129,27 @@ class Supervisor:
             log.exception("could not drop staging of orphaned submission=%s", spec.submission_id)
 
     def shutdown(self) -> None:
-        with self._lock:
-            runtimes = list(self._runtimes.values())
-            self._runtimes.clear()
-        for rt in runtimes:  # cancel everything first, so the runs end in parallel
-            for runner in list(rt.active.values()):
-                runner.cancel()
-        for rt in runtimes:
-            self._wind_down(rt, cancel=True)
+        self.runtimes.shutdown()
         self._lifecycle.shutdown(wait=False, cancel_futures=True)
 
-    # -- clusters ----------------------------------------------------------------------------------
-
-    def _runtime(self, cluster_id: str, flavor_id: str) -> ClusterRuntime:
-        with self._lock:
-            rt = self._runtimes.get(cluster_id)
-            if rt is None:
-                backend = LocalBackend(workers_for(flavor_id), str(self.control_root))
-                capacity = self.settings.max_concurrent_runs or 2 * backend.workers
-                rt = ClusterRuntime(backend, ThreadPoolExecutor(capacity, thread_name_prefix=f"run-{cluster_id[:8]}"))
-                self._runtimes[cluster_id] = rt
-            return rt
+    # -- clusters (see engine.runtimes) -------------------------------------------------------------
 
     def bring_up(self, cluster_id: str, flavor_id: str, *, via: str | None = None) -> None:
-        """Start the cluster's workers in the background; status goes to 200 once one answers."""
-        if via:
-            with self.store.session() as s:
-                cluster_store.set_status(s, cluster_id, via)
+        self.runtimes.bring_up(cluster_id, flavor_id, via=via)
 
-        def up() -> None:
-            try:
-                self._runtime(cluster_id, flavor_id).backend.warm_up()
-                new = cluster_store.RUNNING
-            except Exception:
-                log.exception("cluster %s failed to start its workers", cluster_id)
-                new = cluster_store.FAILED
-            with self.store.session() as s:
-                cluster_store.set_status(s, cluster_id, new)
+    def stop_cluster(self, cluster_id: str, *, drain: float | None = 0) -> None:
+        self.runtimes.stop(cluster_id, drain=drain)
 
-        self._lifecycle.submit(up)
-
-    def _retire(self, cluster_id: str, status: str | None) -> ClusterRuntime | None:
-        """Take the cluster's runtime out of service (new runs are refused from here on)."""
-        if status:
-            with self.store.session() as s:
-                cluster_store.set_status(s, cluster_id, status)
-        with self._lock:
-            return self._runtimes.pop(cluster_id, None)
-
-    @staticmethod
-    def _wind_down(rt: ClusterRuntime | None, *, cancel: bool) -> None:
-        """Cancel (or let finish) the runtime's runs, wait for them, and release its workers."""
-        if rt is None:
-            return
-        if cancel:
-            for runner in list(rt.active.values()):
-                runner.cancel()
-        rt.runners.shutdown(wait=True, cancel_futures=False)
-        rt.backend.close()
-
-    def stop_cluster(self, cluster_id: str, *, graceful: bool = False) -> None:
-        """Refuse new runs at once (910), stop or drain the running ones, release workers, then 900."""
-        rt = self._retire(cluster_id, cluster_store.STOPPING)
-
-        def down() -> None:
-            self._wind_down(rt, cancel=not graceful)
-            with self.store.session() as s:
-                cluster_store.set_status(s, cluster_id, cluster_store.STOPPED)
-
-        self._lifecycle.submit(down)
-
-    def restart_cluster(self, cluster_id: str, flavor_id: str) -> None:
-        """500 while runs are cancelled and workers replaced, then 200."""
-        rt = self._retire(cluster_id, cluster_store.RESTARTING)
-
-        def cycle() -> None:
-            self._wind_down(rt, cancel=True)
-            self.bring_up(cluster_id, flavor_id)
-
-        self._lifecycle.submit(cycle)
+    def restart_cluster(self, cluster_id: str, flavor_id: str, *, delay: float = 0, drain: float | None = 0) -> None:
+        self.runtimes.restart(cluster_id, flavor_id, delay=delay, drain=drain)
 
     def forget_cluster(self, cluster_id: str) -> None:
-        rt = self._retire(cluster_id, None)
-        self._lifecycle.submit(self._wind_down, rt, cancel=True)
+        self.runtimes.forget(cluster_id)
 
     # -- runs --------------------------------------------------------------------------------------
 
     def _build_spec(self, s, job: Job, sub: Submission) -> TransferSpec:
+        ctx = self.context(job.project_id)
         from_link = link_store.get(s, job.project_id, job.cluster_id, job.from_link)
         to_link = link_store.get(s, job.project_id, job.cluster_id, job.to_link)
         driver = flat_inputs(job.driver_config)
@@ -241,31 +162,37 @@ class Supervisor:
         dirty_target = None
         if dirty_link and str(driver.get("throttlingConfig.recordDirtyData")).lower() == "true":
             row = link_store.get(s, job.project_id, job.cluster_id, dirty_link)
-            dirty_target = (row.connector_name, link_store.unsealed_inputs(row, self.box))
+            dirty_target = (row.connector_name, self._inputs(row))
         return TransferSpec(
             submission_id=sub.id, run_id=f"{sub.id}", job_name=job.name,
-            from_=EndSpec(job.from_connector, link_store.unsealed_inputs(from_link, self.box),
+            from_=EndSpec(job.from_connector, self._inputs(from_link),
                           flat_inputs(job.from_config)),
-            to=EndSpec(job.to_connector, link_store.unsealed_inputs(to_link, self.box), flat_inputs(job.to_config)),
-            ctx=self.ctx, num_extractors=max(1, min(n, 64)), driver=driver,
+            to=EndSpec(job.to_connector, self._inputs(to_link), flat_inputs(job.to_config)),
+            ctx=ctx, num_extractors=max(1, min(n, 64)), driver=driver,
             rows_per_s=rows_per_s, bytes_per_s=bytes_per_s,
-            dirty=dirty_spec(driver, self.ctx.allowed_dirs, self.ctx.data_dir, dirty_target, job.name),
+            dirty=dirty_spec(driver, ctx, dirty_target, job.name),
         )
+
+    def _inputs(self, row) -> dict:
+        return link_store.unsealed_inputs(row, self.box, connectors.get(row.connector_name).sensitive_inputs)
 
     def start_run(self, s, cluster: Cluster, job: Job, user: str, variables: dict | None = None) -> Submission:
         """Create a BOOTING submission for ``job`` in session ``s``; the run is queued once ``s`` commits."""
         cluster_store.require_running(cluster)
+        rt = self.runtimes.get(cluster.id)
+        if rt is None:  # being stopped or restarted right now
+            raise InvalidInput(f"Cluster [{cluster.id}] is not running; start it before running jobs.",
+                               code="Cdm.0037")
         if submission_store.active_for_job(s, job.id) is not None:
             raise Conflict(f"Job {job.name} is running.", code="Cdm.0052")
         sub = submission_store.create(s, job, user, variables or {})
         spec = self._build_spec(s, job, sub)
-        runner = Runner(spec, self._runtime(cluster.id, cluster.flavor_id).backend,
-                        _StoreSink(self.store, sub.id), report_every=self.settings.progress_interval_seconds)
-        s.info.setdefault("after_commit", []).append(lambda: self._enqueue(cluster.id, cluster.flavor_id, runner))
+        runner = Runner(spec, rt.backend, _StoreSink(self.store, sub.id),
+                        report_every=self.settings.progress_interval_seconds)
+        s.info.setdefault("after_commit", []).append(lambda: self._enqueue(rt, runner))
         return sub
 
-    def _enqueue(self, cluster_id: str, flavor_id: str, runner: Runner) -> None:
-        rt = self._runtime(cluster_id, flavor_id)
+    def _enqueue(self, rt: ClusterRuntime, runner: Runner) -> None:
         sid = runner.spec.submission_id
         rt.active[sid] = runner
 
@@ -285,9 +212,7 @@ class Supervisor:
 
     def stop_run(self, submission_id: int) -> bool:
         """Cancel a run; True if it was known to this server."""
-        with self._lock:
-            runtimes = list(self._runtimes.values())
-        for rt in runtimes:
+        for rt in self.runtimes.all():
             runner = rt.active.get(submission_id)
             if runner is not None:
                 runner.cancel()
@@ -298,7 +223,6 @@ class Supervisor:
         """Test helper: block until no run is active."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            with self._lock:
-                if not any(rt.active for rt in self._runtimes.values()):
-                    return
+            if not any(rt.active for rt in self.runtimes.all()):
+                return
             time.sleep(0.05)

@@ -129,3 +129,8 @@ def run_partition(task: PartitionTask, control: RunControl) -> PartitionResult:
     report(force=True)
     return result
 
+
+
+def worker_init() -> None:
+    """Initializer of every worker process: load the connector registry once."""
+    connectors.load()

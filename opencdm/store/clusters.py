@@ -22,6 +22,10 @@ def get(session: Session, project_id: str, cluster_id: str) -> Cluster:
     return row
 
 
+def exists(session: Session, cluster_id: str) -> bool:
+    return session.get(Cluster, cluster_id) is not None
+
+
 def list_(session: Session, project_id: str) -> list[Cluster]:
     return list(session.scalars(select(Cluster).where(Cluster.project_id == project_id).order_by(Cluster.created)))
 

@@ -19,9 +19,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from opencdm.errors import Conflict, InvalidInput
+from opencdm.settings import PROJECT_ID
 from opencdm.store.db import now_ms
-from opencdm.store.secrets import SecretBox
-from opencdm.store.tables import Credential, Token, User
+from opencdm.store.secrets import LEGACY_PREFIX, SecretBox, credential_context
+from opencdm.store.tables import Credential, SeenSignature, Token, User
 
 _AK_ALPHABET = string.ascii_uppercase + string.digits
 # scrypt cost: 16 MiB and roughly 50 ms per check; stored with each hash so it can be raised later.
@@ -31,15 +32,20 @@ _SCRYPT_N, _SCRYPT_R, _SCRYPT_P = 2**14, 8, 1
 # --- AK/SK ---------------------------------------------------------------------------------------
 
 
+def check_project_id(project_id: str) -> None:
+    """A project id names the project's file root: letters, digits, ``-`` and ``_`` (IAM ids are 32 hex)."""
+    if not PROJECT_ID.fullmatch(project_id or ""):
+        raise InvalidInput(f"Invalid project_id {project_id!r}: 1-64 letters, digits, '-' or '_', starting with a "
+                           "letter or digit.")
+
+
 def create_credential(session: Session, box: SecretBox, project_id: str, user_name: str = "cdm") -> tuple[str, str]:
     """Create an AK/SK pair for ``project_id``; returns ``(ak, sk)``. The SK is shown only this once."""
-    if not project_id:
-        raise InvalidInput("project_id cannot be left blank.")
+    check_project_id(project_id)
     ak = "".join(secrets.choice(_AK_ALPHABET) for _ in range(20))
     sk = secrets.token_urlsafe(30)  # 40 url-safe characters
-    session.add(
-        Credential(ak=ak, sk_encrypted=box.encrypt(sk), project_id=project_id, user_name=user_name, created=now_ms())
-    )
+    session.add(Credential(ak=ak, sk_encrypted=box.encrypt(sk, credential_context(ak, project_id)),
+                           project_id=project_id, user_name=user_name, created=now_ms()))
     session.flush()
     return ak, sk
 
@@ -49,7 +55,21 @@ def secret_for(session: Session, box: SecretBox, ak: str) -> tuple[str, str, str
     row = session.get(Credential, ak)
     if row is None:
         return None
-    return box.decrypt(row.sk_encrypted), row.project_id, row.user_name
+    return box.decrypt(row.sk_encrypted, credential_context(ak, row.project_id)), row.project_id, row.user_name
+
+
+def upgrade_legacy_secrets(session: Session, box: SecretBox) -> int:
+    """Re-seal ``enc:v1:`` SKs for their own AK and project; returns how many."""
+    count = 0
+    for row in session.scalars(select(Credential).where(Credential.sk_encrypted.startswith(LEGACY_PREFIX))):
+        row.sk_encrypted = box.encrypt(box.decrypt_legacy(row.sk_encrypted), credential_context(row.ak, row.project_id))
+        count += 1
+    return count
+
+
+def legacy_values(session: Session) -> list[str]:
+    return list(session.scalars(select(Credential.sk_encrypted).where(
+        Credential.sk_encrypted.startswith(LEGACY_PREFIX))))
 
 
 def delete_credential(session: Session, ak: str) -> bool:
@@ -98,8 +118,11 @@ def _dummy_hash() -> str:
 
 def create_user(session: Session, name: str, password: str, project_id: str) -> User:
     """Create a password user of ``project_id``; a taken name raises ``Conflict``."""
-    if not name or not password or not project_id:
-        raise InvalidInput("User name, password and project_id cannot be left blank.")
+    if not name or not password:
+        raise InvalidInput("User name and password cannot be left blank.")
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in name):
+        raise InvalidInput("A user name cannot contain control characters.")
+    check_project_id(project_id)
     user = User(name=name, password_hash=hash_password(password), project_id=project_id, created=now_ms())
     try:
         with session.begin_nested():  # a savepoint, so a taken name leaves the caller's transaction usable
@@ -149,6 +172,22 @@ def token_identity(session: Session, token: str) -> tuple[str, str] | None:
     if row is None or row.expires_at <= now_ms():
         return None
     return row.project_id, row.user_name
+
+
+def remember_signature(session: Session, signature: str, expires_at: int) -> bool:
+    """Record a used request signature; False when it was already recorded (a replay)."""
+    if secrets.randbelow(50) == 0:  # housekeeping now and then: expired signatures can no longer be replayed
+        session.execute(delete(SeenSignature).where(SeenSignature.expires_at <= now_ms()))
+    try:
+        with session.begin_nested():
+            session.add(SeenSignature(signature=signature.lower(), expires_at=expires_at))
+    except IntegrityError:
+        return False
+    return True
+
+
+def forget_signature(session: Session, signature: str) -> None:
+    session.execute(delete(SeenSignature).where(SeenSignature.signature == signature.lower()))
 
 
 def revoke_token(session: Session, token: str) -> bool:

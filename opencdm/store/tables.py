@@ -44,6 +44,15 @@ class Token(Base):
     expires_at: Mapped[int] = mapped_column(BigInteger)  # epoch ms
 
 
+class SeenSignature(Base):
+    """A state-changing AK/SK request already accepted: a second request with its signature is a replay.
+    Kept for twice the allowed clock skew, in the store so that every server of a deployment agrees."""
+
+    __tablename__ = "seen_signatures"
+    signature: Mapped[str] = mapped_column(String(64), primary_key=True)
+    expires_at: Mapped[int] = mapped_column(BigInteger, index=True)  # epoch ms
+
+
 class Cluster(Base):
     __tablename__ = "clusters"
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -100,6 +109,8 @@ class Submission(Base):
     """One run of a job."""
 
     __tablename__ = "submissions"
+    #: submission-id only grows (spec §14.5): SQLite must not reuse the ids of deleted rows
+    __table_args__ = {"sqlite_autoincrement": True}
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)  # submission-id
     project_id: Mapped[str] = mapped_column(String(64), index=True)
     cluster_id: Mapped[str] = mapped_column(ForeignKey("clusters.id", ondelete="CASCADE"), index=True)

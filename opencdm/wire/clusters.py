@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
-from opencdm.wire.common import Wire
+from opencdm.wire.common import RequestBody, Wire, check_name
 
 #: CDM flavors (spec §9.5): id -> (name, vCPUs, GB RAM). A local cluster gets one worker per vCPU.
 FLAVORS: dict[str, tuple[str, int, int]] = {
@@ -37,15 +37,17 @@ class ClusterSpecIn(Wire):
     sys_tags: list[dict[str, Any]] | None = None
     extended_properties: dict[str, Any] | None = None
 
+    _name = field_validator("name")(lambda cls, v: check_name(v, 64))
 
-class CreateClusterIn(Wire):
+
+class CreateClusterIn(RequestBody):
     cluster: ClusterSpecIn
     auto_remind: bool | None = None
     phone_num: str | None = None
     email: str | None = None
 
 
-class ModifyClusterIn(Wire):
+class ModifyClusterIn(RequestBody):
     autoOff: bool | None = None
     scheduleBootOff: bool | None = None
     scheduleBootTime: str | None = None
@@ -67,9 +69,13 @@ class RestartSpec(Wire):
     type: str | None = "cdm"
 
 
-class ClusterActionIn(Wire):
+class ClusterActionIn(RequestBody):
     """Exactly one of ``start``, ``stop``, ``restart`` (checked by the router)."""
 
     start: dict[str, Any] | None = None
     stop: StopSpec | None = None
     restart: RestartSpec | None = None
+
+
+class DeleteClusterIn(RequestBody):
+    keep_last_manual_backup: int | None = None

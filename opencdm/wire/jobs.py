@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
-from opencdm.wire.common import ConfigValues, Wire
+from opencdm.wire.common import ConfigValues, RequestBody, Wire, check_name
 
 JobType = Literal["NORMAL_JOB", "BATCH_JOB", "SCENARIO_JOB"]
 
@@ -24,17 +24,19 @@ class JobIn(Wire):
     driver_config_values: ConfigValues = Field(alias="driver-config-values")
     name: str | None = Field(default=None, min_length=1, max_length=240)
 
+    _name = field_validator("name")(lambda cls, v: v if v is None else check_name(v))
 
-class JobsIn(Wire):
+
+class JobsIn(RequestBody):
     jobs: list[JobIn] = Field(min_length=1)
 
 
-class RandomClusterJobsIn(Wire):
+class RandomClusterJobsIn(RequestBody):
     jobs: list[JobIn] = Field(min_length=1)
     clusters: list[str] = Field(min_length=1)
 
 
-class StartJobIn(Wire):
+class StartJobIn(RequestBody):
     variables: dict[str, Any] | None = None
 
 
@@ -44,6 +46,8 @@ class LinkIn(Wire):
     link_config_values: ConfigValues = Field(alias="link-config-values")
     enabled: bool | None = None
 
+    _name = field_validator("name")(lambda cls, v: check_name(v))
 
-class LinksIn(Wire):
+
+class LinksIn(RequestBody):
     links: list[LinkIn] = Field(min_length=1)

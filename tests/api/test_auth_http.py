@@ -7,7 +7,7 @@ import time
 import httpx
 import pytest
 
-from opencdm.api.auth import sign
+from opencdm.signing import sign
 from opencdm.client import CdmClient
 from tests.infra.server import make_server
 

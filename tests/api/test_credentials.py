@@ -8,7 +8,7 @@ import string
 import pytest
 
 from opencdm.errors import CdmError, Conflict, InvalidInput
-from opencdm.store import credentials
+from opencdm.store import credentials, secrets
 from opencdm.store.db import Store
 from opencdm.store.secrets import SecretBox
 from opencdm.store.tables import Base, Credential, Token, User
@@ -38,41 +38,95 @@ def test_key_file_created_private(tmp_path):
     assert not [p for p in key_file.parent.iterdir() if p.name != "secret.key"]  # no temp file left behind
 
 
+CTX = "link\x1fp\x1fc\x1fl\x1flinkConfig.password"
+
+
 def test_round_trip_and_ciphertext(box):
     for text in ["p@ss w0rd", "", "ä€日😀" * 50]:
-        token = box.encrypt(text)
-        assert token.startswith("enc:v1:")
-        assert text not in token[len("enc:v1:") :] or text == ""
+        token = box.encrypt(text, CTX)
+        assert token.startswith("enc:v2:")
+        assert text not in token[len("enc:v2:") :] or text == ""
         assert box.is_encrypted(token)
-        assert box.decrypt(token) == text
-    assert box.encrypt("same") != box.encrypt("same")  # random IV
+        assert box.decrypt(token, CTX) == text
+    assert box.encrypt("same", CTX) != box.encrypt("same", CTX)  # random nonce
+
+
+def test_ciphertext_is_bound_to_its_place(box):
+    """A ciphertext copied to another project, link or input does not decrypt (finding 2)."""
+    token = box.encrypt("hunter2", secrets.link_context("p1", "c1", "pg", "linkConfig.password"))
+    for elsewhere in (secrets.link_context("p2", "c1", "pg", "linkConfig.password"),
+                      secrets.link_context("p1", "c2", "pg", "linkConfig.password"),
+                      secrets.link_context("p1", "c1", "pg2", "linkConfig.password"),
+                      secrets.link_context("p1", "c1", "pg", "linkConfig.host"),
+                      secrets.credential_context("AK", "p1")):
+        with pytest.raises(CdmError) as info:
+            box.decrypt(token, elsewhere)
+        assert "hunter2" not in str(info.value) and token not in str(info.value)
+    assert box.decrypt(token, secrets.link_context("p1", "c1", "pg", "linkConfig.password")) == "hunter2"
 
 
 def test_is_encrypted():
     assert not SecretBox.is_encrypted("plain")
     assert not SecretBox.is_encrypted(None)
     assert not SecretBox.is_encrypted(42)
-    assert SecretBox.is_encrypted("enc:v1:abc")
+    assert SecretBox.is_encrypted("enc:v2:abc")
+    assert not SecretBox.is_encrypted("enc:v1:abc")  # legacy values are only read by the upgrade
 
 
 def test_key_is_reused(tmp_path):
     key_file = tmp_path / "secret.key"
-    token = SecretBox(key_file).encrypt("hello")
+    token = SecretBox(key_file).encrypt("hello", CTX)
     before = key_file.read_bytes()
-    assert SecretBox(key_file).decrypt(token) == "hello"
+    assert SecretBox(key_file).decrypt(token, CTX) == "hello"
     assert key_file.read_bytes() == before
 
 
 def test_wrong_key_or_foreign_value(tmp_path, box):
-    token = box.encrypt("hello")
+    token = box.encrypt("hello", CTX)
     other = SecretBox(tmp_path / "other.key")
     with pytest.raises(CdmError) as info:
-        other.decrypt(token)
+        other.decrypt(token, CTX)
     assert "hello" not in str(info.value) and token not in str(info.value)
     with pytest.raises(CdmError):
-        box.decrypt("hello")
+        box.decrypt("hello", CTX)
     with pytest.raises(CdmError):
-        box.decrypt("enc:v1:not-a-fernet-token")
+        box.decrypt("enc:v2:not-a-token", CTX)
+    with pytest.raises(CdmError):
+        box.decrypt(box._legacy.encrypt(b"old").decode(), CTX)
+
+
+def test_legacy_secrets_are_resealed_and_copies_dropped(tmp_path, store, box):
+    """enc:v1: values of an older server are bound to their place once; a v1 value found in two
+    places was copied by an attacker (finding 1 + 2) and is dropped instead of re-sealed."""
+    from collections import Counter
+
+    from opencdm.store import links
+    from opencdm.store.tables import Cluster, Link
+
+    legacy = lambda text: "enc:v1:" + box._legacy.encrypt(text.encode()).decode()  # noqa: E731
+    victim_sk = legacy("victim-sk")
+    with store.session() as s:
+        s.add(Credential(ak="AKVICTIM", sk_encrypted=victim_sk, project_id="pb", user_name="u", created=0))
+        s.add(Cluster(id="c1", project_id="pa", name="c", status="200", flavor_id="f", created=0, updated=0,
+                      settings={}))
+        for name, value in (("own", legacy("own-pw")), ("stolen", victim_sk)):
+            s.add(Link(project_id="pa", cluster_id="c1", name=name, connector_name="generic-jdbc-connector",
+                       config={"configs": [{"name": "linkConfig", "inputs": [
+                           {"name": "linkConfig.password", "value": value},
+                           {"name": "linkConfig.host", "value": legacy("not-a-secret")}]}]},
+                       enabled=True, creation_user="u", creation_date=0, update_user="u", update_date=0))
+    sensitive = frozenset({"linkConfig.password"})
+    with store.session() as s:
+        taken = Counter(credentials.legacy_values(s) + links.legacy_values(s))
+        assert credentials.upgrade_legacy_secrets(s, box) == 1
+        assert links.upgrade_legacy_secrets(s, box, lambda _: sensitive, taken) == 1
+    with store.session() as s:
+        assert credentials.secret_for(s, box, "AKVICTIM")[0] == "victim-sk"
+        own = links.unsealed_inputs(links.get(s, "pa", "c1", "own"), box, sensitive)
+        stolen = links.unsealed_inputs(links.get(s, "pa", "c1", "stolen"), box, sensitive)
+    assert own["linkConfig.password"] == "own-pw"
+    assert stolen["linkConfig.password"] is None  # the copy of project B's SK is gone
+    assert own["linkConfig.host"].startswith("enc:v1:")  # never decrypted: not a secret input
 
 
 # --- AK/SK --------------------------------------------------------------------------------------

@@ -10,8 +10,8 @@ from huaweicloudsdkcore.auth.credentials import BasicCredentials
 from huaweicloudsdkcore.sdk_request import SdkRequest
 from huaweicloudsdkcore.signer.signer import Signer
 
-from opencdm.api.auth import (
-    AkLockout,
+from opencdm.api.limits import FailureGate
+from opencdm.signing import (
     EMPTY_HASH,
     canonical_query,
     canonical_request,
@@ -353,7 +353,7 @@ def test_sdk_date_window():
 
 def test_ak_lockout():
     clock = [1000.0]
-    lockout = AkLockout(limit=5, seconds=300, clock=lambda: clock[0])
+    lockout = FailureGate(limit=5, seconds=300, clock=lambda: clock[0])
     for _ in range(4):
         lockout.failure("AK1")
     assert lockout.remaining("AK1") == 0
@@ -369,7 +369,7 @@ def test_ak_lockout():
     assert lockout.remaining("AK1") == 0
     lockout.failure("AK1")  # counting starts afresh after the lock ran out
     assert lockout.remaining("AK1") == 0
-    off = AkLockout(limit=0)
+    off = FailureGate(limit=0, seconds=300)
     for _ in range(10):
         off.failure("AK1")
     assert off.remaining("AK1") == 0

@@ -90,7 +90,7 @@ def env(pg, tmp_path_factory) -> Env:
     data.fill_pg(pg.dsn(db), "src", DATA)
     data.fill_pg(pg.dsn(db), "empty_src", [])
     data.fill_sqlite(root / "src.db", "src", DATA)
-    return Env(pg, db, root, ConnectorContext(data_dir=str(root), allowed_dirs=(str(root),)))
+    return Env(pg, db, root, ConnectorContext(file_root=str(root), allowed_dirs=(str(root),)))
 
 
 def _table() -> str:
@@ -366,7 +366,7 @@ def test_sqlite_path_outside_allowed_dirs(env, tmp_path_factory):
     (env.root / "sneaky.db").symlink_to(outside / "secret.db")
     for path in [str(outside / "secret.db"), "../outside0/secret.db", "sneaky.db", str(outside / "new.db")]:
         link = {"linkConfig.databaseType": "SQLITE", "linkConfig.database": path}
-        with pytest.raises(InvalidInput, match="outside allowed directories"):
+        with pytest.raises(InvalidInput, match="outside this project.s file root"):
             JDBC.check_link(link, env.ctx)
         with pytest.raises(InvalidInput):
             JDBC.extractor(link, from_job(), env.ctx).schema()
@@ -374,7 +374,7 @@ def test_sqlite_path_outside_allowed_dirs(env, tmp_path_factory):
             JDBC.loader(link, to_job("x", "CREATE_WHEN_NOT_EXIST"), env.ctx, "r").prepare(
                 JDBC.extractor(env.src("pg"), from_job(), env.ctx).schema())
     assert not (outside / "new.db").exists()
-    nowhere = ConnectorContext(data_dir=str(env.root))  # no allowed directory at all
+    nowhere = ConnectorContext(file_root=str(env.root))  # no allowed directory at all
     with pytest.raises(InvalidInput):
         JDBC.check_link(env.src("sqlite"), nowhere)
 

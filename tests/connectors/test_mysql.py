@@ -85,7 +85,7 @@ class Env:
 def env(mariadb, pg, tmp_path_factory) -> Env:
     root = tmp_path_factory.mktemp("mysql")
     e = Env(mariadb, mariadb.create_database(), pg, pg.create_database(), root,
-            ConnectorContext(data_dir=str(root), allowed_dirs=(str(root),)))
+            ConnectorContext(file_root=str(root), allowed_dirs=(str(root),)))
     e.fill("src", DATA)
     data.fill_pg(pg.dsn(e.pg_db), "src", DATA)
     data.fill_sqlite(root / "my.db", "src", DATA)

@@ -89,7 +89,7 @@ class Env:
 @pytest.fixture(scope="module")
 def env(pg, tmp_path_factory) -> Env:
     root = tmp_path_factory.mktemp("source_options")
-    e = Env(pg, pg.create_database(), root, ConnectorContext(data_dir=str(root), allowed_dirs=(str(root),)))
+    e = Env(pg, pg.create_database(), root, ConnectorContext(file_root=str(root), allowed_dirs=(str(root),)))
     skew = _skewed_keys()
     for kind in KINDS:
         e.fill(kind, "src", DATA)

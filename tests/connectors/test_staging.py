@@ -34,7 +34,7 @@ class Env:
         self.pg, self.root = pg, root
         self.db = pg.create_database()
         self.dsn = pg.dsn(self.db)
-        self.ctx = ConnectorContext(data_dir=str(root), allowed_dirs=(str(root),))
+        self.ctx = ConnectorContext(file_root=str(root), allowed_dirs=(str(root),))
         data.fill_pg(self.dsn, "src", DATA)
         data.fill_sqlite(root / "src.db", "src", DATA)
 

@@ -291,7 +291,7 @@ def source_cols(kind: str) -> list[Col]:
 def dbs(pg, mariadb, tmp_path_factory) -> Dbs:
     root = tmp_path_factory.mktemp("types")
     d = Dbs(pg, pg.create_database(), mariadb, mariadb.create_database(), root,
-            ConnectorContext(data_dir=str(root), allowed_dirs=(str(root),)))
+            ConnectorContext(file_root=str(root), allowed_dirs=(str(root),)))
     d.sql("pg", "CREATE TYPE mood AS ENUM ('sad', 'happy')")
     for kind in KINDS:
         cols = source_cols(kind)

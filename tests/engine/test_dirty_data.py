@@ -85,7 +85,7 @@ def test_bad_rows_go_to_files_and_good_rows_load(env):
     with psycopg.connect(dst) as conn:
         ids = {r[0] for r in conn.execute("SELECT id FROM clean").fetchall()}
     assert ids == set(range(1, ROWS + 1)) - BAD
-    files = list((server.data_dir / "dirty" / "tofiles").rglob("*.jsonl"))
+    files = list((server.data_dir / "projects" / PROJECT / "dirty" / "tofiles").rglob("*.jsonl"))
     records = [json.loads(line) for f in files for line in f.read_text().splitlines()]
     assert {json.loads(r["row_json"])["id"] for r in records} == BAD
     assert all(r["reason"] for r in records)
