@@ -8,6 +8,7 @@ leave this module in the clear except as return values: SKs are stored encrypted
 from __future__ import annotations
 
 import base64
+import logging
 import functools
 import hashlib
 import hmac
@@ -18,12 +19,13 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from opencdm.errors import Conflict, InvalidInput
+from opencdm.errors import CdmError, Conflict, InvalidInput
 from opencdm.settings import PROJECT_ID
 from opencdm.store.db import now_ms
 from opencdm.store.secrets import LEGACY_PREFIX, SecretBox, credential_context
 from opencdm.store.tables import Credential, SeenSignature, Token, User
 
+log = logging.getLogger("opencdm.store")
 _AK_ALPHABET = string.ascii_uppercase + string.digits
 # scrypt cost: 16 MiB and roughly 50 ms per check; stored with each hash so it can be raised later.
 _SCRYPT_N, _SCRYPT_R, _SCRYPT_P = 2**14, 8, 1
@@ -62,7 +64,12 @@ def upgrade_legacy_secrets(session: Session, box: SecretBox) -> int:
     """Re-seal ``enc:v1:`` SKs for their own AK and project; returns how many."""
     count = 0
     for row in session.scalars(select(Credential).where(Credential.sk_encrypted.startswith(LEGACY_PREFIX))):
-        row.sk_encrypted = box.encrypt(box.decrypt_legacy(row.sk_encrypted), credential_context(row.ak, row.project_id))
+        try:
+            sk = box.decrypt_legacy(row.sk_encrypted)
+        except CdmError:  # sealed with another key: the AK cannot authenticate either way
+            log.warning("credential %s***: its SK does not decrypt with this key; create a new one", row.ak[:4])
+            continue
+        row.sk_encrypted = box.encrypt(sk, credential_context(row.ak, row.project_id))
         count += 1
     return count
 

@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from opencdm.errors import Conflict, InvalidInput, NotFound
+from opencdm.errors import CdmError, Conflict, InvalidInput, NotFound
 from opencdm.store.db import now_ms
 from opencdm.store.secrets import LEGACY_PREFIX, SecretBox, link_context
 from opencdm.store.tables import Job, Link
@@ -131,8 +131,14 @@ def upgrade_legacy_secrets(session: Session, box: SecretBox, sensitive_for: Call
                 log.warning("link %s: stored %s was a copy of another stored secret and was removed; enter it "
                             "again", row.name, item["name"])
                 continue
-            item["value"] = box.encrypt(box.decrypt_legacy(value),
-                                        link_context(row.project_id, row.cluster_id, row.name, item["name"]))
+            try:
+                plain = box.decrypt_legacy(value)
+            except CdmError:  # sealed with another key: unusable either way
+                item["value"] = None
+                log.warning("link %s: stored %s does not decrypt with this key and was removed; enter it again",
+                            row.name, item["name"])
+                continue
+            item["value"] = box.encrypt(plain, link_context(row.project_id, row.cluster_id, row.name, item["name"]))
             count += 1
         if touched:
             row.config = config

@@ -109,7 +109,8 @@ def test_legacy_secrets_are_resealed_and_copies_dropped(tmp_path, store, box):
         s.add(Credential(ak="AKVICTIM", sk_encrypted=victim_sk, project_id="pb", user_name="u", created=0))
         s.add(Cluster(id="c1", project_id="pa", name="c", status="200", flavor_id="f", created=0, updated=0,
                       settings={}))
-        for name, value in (("own", legacy("own-pw")), ("stolen", victim_sk)):
+        other_key = "enc:v1:" + SecretBox(tmp_path / "other.key")._legacy.encrypt(b"x").decode()
+        for name, value in (("own", legacy("own-pw")), ("stolen", victim_sk), ("rekeyed", other_key)):
             s.add(Link(project_id="pa", cluster_id="c1", name=name, connector_name="generic-jdbc-connector",
                        config={"configs": [{"name": "linkConfig", "inputs": [
                            {"name": "linkConfig.password", "value": value},
@@ -119,13 +120,15 @@ def test_legacy_secrets_are_resealed_and_copies_dropped(tmp_path, store, box):
     with store.session() as s:
         taken = Counter(credentials.legacy_values(s) + links.legacy_values(s))
         assert credentials.upgrade_legacy_secrets(s, box) == 1
-        assert links.upgrade_legacy_secrets(s, box, lambda _: sensitive, taken) == 1
+        assert links.upgrade_legacy_secrets(s, box, lambda _: sensitive, taken) == 1  # "rekeyed": dropped
     with store.session() as s:
         assert credentials.secret_for(s, box, "AKVICTIM")[0] == "victim-sk"
         own = links.unsealed_inputs(links.get(s, "pa", "c1", "own"), box, sensitive)
         stolen = links.unsealed_inputs(links.get(s, "pa", "c1", "stolen"), box, sensitive)
     assert own["linkConfig.password"] == "own-pw"
     assert stolen["linkConfig.password"] is None  # the copy of project B's SK is gone
+    with store.session() as s:
+        assert links.unsealed_inputs(links.get(s, "pa", "c1", "rekeyed"), box, sensitive)["linkConfig.password"] is None
     assert own["linkConfig.host"].startswith("enc:v1:")  # never decrypted: not a secret input
 
 

@@ -97,3 +97,19 @@ def test_login_flood_keeps_the_api_responsive(srv):
         assert seen["statuses"].get("429", 0) > 0.9 * total, (address, seen)
         assert seen["statuses"].get("401", 0) <= 12  # each address guesses only a handful of times
         assert seen["retry_after_ok"]
+
+
+def test_the_attacked_user_backs_off_then_recovers(srv):
+    """The right password after a run of wrong ones waits too (429), then works once the back-off ends."""
+    server, _client = srv
+    with httpx.Client(transport=httpx.HTTPTransport(local_address="127.0.0.4"), timeout=30) as http:
+        for i in range(5):
+            assert _login(http, server.url, "alice", f"bad-{i}").status_code in (401, 429)
+        resp = _login(http, server.url, "alice", "right-password")
+        assert resp.status_code == 429 and int(resp.headers["Retry-After"]) >= 1
+        assert resp.json()["error_code"] == "APIGW.0308"
+        deadline = time.monotonic() + 30
+        while (resp := _login(http, server.url, "alice", "right-password")).status_code == 429:
+            assert time.monotonic() < deadline
+            time.sleep(float(resp.headers["Retry-After"]))
+        assert resp.status_code == 201 and resp.headers["X-Subject-Token"]
