@@ -8,7 +8,6 @@ the input when a value is missing or malformed. An empty string counts as "not g
 from __future__ import annotations
 
 import json
-
 from collections.abc import Iterable
 from typing import Any
 

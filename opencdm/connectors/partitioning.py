@@ -232,3 +232,17 @@ def allocate(weights: Sequence[int], n: int) -> list[int]:
         out[i] += 1
     return out
 
+
+def split_range(lo: int, hi: int, n: int) -> list[tuple[int, int]]:
+    """Split the inclusive integer range [lo, hi] into at most ``n`` contiguous, non-empty pieces.
+
+    Each piece is ``(start, stop)`` meaning ``start <= key < stop``, except the last, which is
+    ``start <= key <= stop``. Pieces differ in width by at most one.
+    """
+    if hi < lo:
+        raise ValueError(f"empty range [{lo}, {hi}]")
+    n = max(1, min(n, hi - lo + 1))
+    width = hi - lo + 1
+    bounds = [lo + (width * i) // n for i in range(n)] + [hi]
+    return [(bounds[i], bounds[i + 1]) for i in range(n)]
+

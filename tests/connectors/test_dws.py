@@ -9,7 +9,7 @@ import pytest
 
 from opencdm import connectors
 from opencdm.connectors.base import ConnectorContext
-from opencdm.connectors.dws import DwsDialect
+from opencdm.connectors.jdbc.postgresql.dws import DwsDialect
 from opencdm.errors import CdmError, InvalidInput
 
 CTX = ConnectorContext()

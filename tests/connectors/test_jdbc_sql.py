@@ -2,32 +2,22 @@
 
 from __future__ import annotations
 
-import random
-
 import pyarrow as pa
 import pytest
 
 from opencdm.connectors import config
+from opencdm.connectors.arrow import conform
 from opencdm.connectors.base import KeyRange, WholeSource
-from opencdm.connectors.sql import (
-    Feed, conform, int_literal, key_partitions, match_columns, quote_ident, range_predicate, select_sql,
-    split_range, stage_name,
+from opencdm.connectors.jdbc.adbc import Feed
+from opencdm.connectors.jdbc.sqltext import (
+    int_literal, match_columns, quote_ident, range_predicate, select_sql, stage_name
 )
+from opencdm.connectors.partitioning import split_range
 from opencdm.errors import InvalidInput
 
 
 def _pg(i: int) -> str:
     return f"${i}"
-
-
-def _covers(part, value) -> bool:
-    if isinstance(part, WholeSource):
-        return True
-    if part.nulls:
-        return value is None
-    if value is None:
-        return False
-    return part.lo <= value <= part.hi if part.last else part.lo <= value < part.hi
 
 
 @pytest.mark.parametrize("lo,hi,n", [(1, 10, 3), (0, 0, 4), (-5, 5, 11), (1, 3, 10), (7, 1000, 1),
@@ -45,27 +35,6 @@ def test_split_range_is_contiguous_and_balanced(lo, hi, n):
 def test_split_range_rejects_empty_range():
     with pytest.raises(ValueError):
         split_range(5, 4, 2)
-
-
-def test_key_partitions_cover_every_value_exactly_once():
-    rng = random.Random(7)
-    for _ in range(200):
-        values = [rng.randint(-1000, 1000) for _ in range(rng.randint(1, 50))] + [None] * rng.randint(0, 3)
-        keys = [v for v in values if v is not None]
-        nullable = None in values or rng.random() < 0.5
-        parts = key_partitions("k", min(keys), max(keys), rng.randint(1, 12), nullable)
-        assert [p.index for p in parts] == list(range(len(parts)))
-        for v in values:
-            assert sum(_covers(p, v) for p in parts) == 1, (v, parts)
-
-
-def test_key_partitions_shapes():
-    assert key_partitions("k", None, None, 8, True) == [WholeSource(0)]  # empty table or all-NULL key
-    assert key_partitions("k", 1, 100, 1, True) == [WholeSource(0)]
-    parts = key_partitions("k", 1, 100, 4, nullable=True)
-    assert len(parts) == 5 and parts[-1] == KeyRange(4, "k", nulls=True)
-    assert parts[-2].last and not parts[0].last
-    assert len(key_partitions("k", 5, 5, 4, nullable=False)) == 1
 
 
 def test_range_predicate_and_select():

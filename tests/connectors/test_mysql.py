@@ -18,8 +18,8 @@ import pytest
 
 from opencdm.connectors import get
 from opencdm.connectors.base import ConnectorContext, KeyRange, LoadResult, WholeSource
-from opencdm.connectors.mysql import MysqlDialect
-from opencdm.connectors.mysql_infile import Infile
+from opencdm.connectors.jdbc.mysql import MysqlDialect
+from opencdm.connectors.jdbc.mysql.infile import Infile
 from opencdm.errors import ExtractFailed, InvalidInput, LinkRejected, LinkUnreachable, LoadFailed
 from tests.connectors import jdbc_data as data
 from tests.infra.postgres import free_port

@@ -10,11 +10,11 @@ from decimal import Decimal
 import pytest
 
 from opencdm.connectors.base import KeyRange, WholeSource
-from opencdm.connectors.partitioning import (
-    NoRows, TablePart, allocate, even_cuts, key_kind, key_ranges, plan_cuts, quantile_cuts, range_counts, skewed,
+from opencdm.connectors.jdbc.sqltext import (
+    derived_table, match_tables, range_predicate, select_sql, select_statement, sql_literal
 )
-from opencdm.connectors.sql import (
-    derived_table, match_tables, range_predicate, select_sql, select_statement, sql_literal,
+from opencdm.connectors.partitioning import (
+    NoRows, TablePart, allocate, even_cuts, key_kind, key_ranges, plan_cuts, quantile_cuts, range_counts, skewed
 )
 from opencdm.errors import InvalidInput
 

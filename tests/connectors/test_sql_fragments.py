@@ -24,7 +24,7 @@ import pytest
 from opencdm.connectors import get
 from opencdm.connectors.base import ConnectorContext
 from opencdm.connectors.jdbc import dialect_for
-from opencdm.connectors.sql import select_statement, sql_code, sql_input, where_group
+from opencdm.connectors.jdbc.sqltext import select_statement, sql_code, sql_input, where_group
 from opencdm.errors import CdmError, ExtractFailed, InvalidInput, LoadFailed
 
 JDBC = get("generic-jdbc-connector")

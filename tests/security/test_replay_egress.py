@@ -14,7 +14,7 @@ import pytest
 
 from opencdm.client import CdmClient
 from opencdm.connectors.base import ConnectorContext
-from opencdm.connectors.postgresql import PostgresDialect
+from opencdm.connectors.jdbc.postgresql import PostgresDialect
 from opencdm.errors import InvalidInput
 from opencdm.signing import sign
 from tests.infra.fake_pg import FakePostgres

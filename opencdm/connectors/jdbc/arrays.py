@@ -13,7 +13,7 @@ import re
 
 import pyarrow as pa
 
-from opencdm.connectors.sql import field_dialect, field_type
+from opencdm.connectors.arrow import field_dialect, field_type
 
 _NUMBER = re.compile(r"^(smallint|integer|bigint|int[248]?|real|double precision|float[48]|numeric|decimal)\b")
 _JSON_NUMBER = re.compile(r"-?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?")

@@ -1,7 +1,7 @@
 """How MySQL / MariaDB values become Arrow, and Arrow values become MySQL text (docs/types.md).
 
 * ``_column`` / ``result_column``: the Arrow type each source column is read as, and the SELECT
-  expression that makes connectorx's decoding exact (see ``opencdm.connectors.mysql``);
+  expression that makes connectorx's decoding exact (see ``opencdm.connectors.jdbc.mysql``);
   ``convert`` turns what the reader returned into that type, failing on any value that would
   change (a TIME beyond a day, a ``TINYINT(1)`` boolean holding 2).
 * ``ddl_type`` helpers: the column type a target table gets for an Arrow field.
@@ -18,8 +18,10 @@ from typing import Any
 
 import pyarrow as pa
 
-from opencdm.connectors import arrays
-from opencdm.connectors.sql import Column, plain_type, quote_ident
+from opencdm.connectors.arrow import plain_type
+from opencdm.connectors.jdbc import arrays
+from opencdm.connectors.jdbc.dialect import Column
+from opencdm.connectors.jdbc.sqltext import quote_ident
 from opencdm.errors import CDM_CODES, ExtractFailed, LoadFailed
 
 TEXT_CHARSET = "CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"

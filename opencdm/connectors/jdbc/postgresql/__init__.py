@@ -10,8 +10,6 @@ from __future__ import annotations
 import itertools
 import json
 import re
-import select
-import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -19,29 +17,19 @@ from urllib.parse import quote, urlencode
 
 import pyarrow as pa
 
-from opencdm.connectors import config, egress, staging
+from opencdm.connectors import config, egress
+from opencdm.connectors.arrow import conform, field_dialect, field_type, plain_type
 from opencdm.connectors.base import Chunk
-from opencdm.connectors.bisect import write_isolating
-from opencdm.connectors.sql import (
-    PART_COLUMN, Column, Dialect, Feed, conform, derived_table, field_dialect, field_type, plain_type,
-    quote_ident, sql_literal, with_part,
-)
+from opencdm.connectors.isolate import write_isolating
+from opencdm.connectors.jdbc import staging
+from opencdm.connectors.jdbc.adbc import Feed
+from opencdm.connectors.jdbc.dialect import Column, Dialect
+from opencdm.connectors.jdbc.postgresql import types
+from opencdm.connectors.jdbc.sqltext import derived_table, quote_ident, sql_literal
 from opencdm.errors import (
-    CDM_CODES, CdmError, LinkRejected, LinkUnreachable, LoadFailed, MissingDriver,
+    CDM_CODES, CdmError, ExtractFailed, LinkRejected, LinkUnreachable, LoadFailed, MissingDriver
 )
-from opencdm.errors import ExtractFailed
 
-#: Types ADBC decodes natively, by ``pg_type.typname``. Any other type is selected as text.
-_NATIVE: dict[str, pa.DataType] = {
-    "int2": pa.int16(), "int4": pa.int32(), "int8": pa.int64(),
-    "float4": pa.float32(), "float8": pa.float64(), "numeric": pa.string(),
-    "bool": pa.bool_(), "date": pa.date32(), "time": pa.time64("us"),
-    "timestamp": pa.timestamp("us"), "timestamptz": pa.timestamp("us", tz="UTC"),
-    "text": pa.string(), "varchar": pa.string(), "bpchar": pa.string(), "bytea": pa.binary(),
-}
-#: Declared types that mean the same in most SQL dialects, so they survive a cross-dialect create.
-_PORTABLE = re.compile(
-    r"^(numeric|decimal|varchar|character varying|char|character)\s*\(\s*\d+(\s*,\s*\d+)?\s*\)$|^(uuid|jsonb?)$", re.I)
 
 _COLUMNS = """
 SELECT a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod), t.typname, a.attnotnull
@@ -76,7 +64,6 @@ SELECT pg_catalog.pg_get_constraintdef(c.oid), pg_catalog.array_to_json(ARRAY(
 FROM pg_catalog.pg_constraint c WHERE c.conrelid = pg_catalog.to_regclass($1)::oid AND c.contype = 'c'"""
 _KEY_COMMENT = "opencdm primary key: "  # an owned stage's deferred key, as JSON, until commit builds it
 _LOAD_TABLE = "opencdm_load"  # per-load temporary table for types ADBC cannot write directly
-_NUMERIC = re.compile(r"^numeric\((\d+),(\d+)\)$")
 
 
 def _driver() -> Any:
@@ -218,10 +205,10 @@ class PostgresDialect(Dialect):
         with _run(conn, f"SELECT * FROM {derived_table(sql)} LIMIT 0") as cur:
             res = cur.pgresult
             cols = [(res.fname(i).decode(), res.ftype(i), res.fmod(i)) for i in range(res.nfields)]
-        types = self.query(conn, "SELECT pg_catalog.format_type(u.o, u.m), t.typname FROM unnest($1::oid[], $2::int[]) "
+        named = self.query(conn, "SELECT pg_catalog.format_type(u.o, u.m), t.typname FROM unnest($1::oid[], $2::int[]) "
                                  "WITH ORDINALITY AS u(o, m, i) JOIN pg_catalog.pg_type t ON t.oid = u.o ORDER BY u.i",
                            [[c[1] for c in cols], [c[2] for c in cols]]) if cols else []
-        return [_column(name, declared, typname, True) for (name, _, _), (declared, typname) in zip(cols, types)]
+        return [types.column(name, declared, typname, True) for (name, _, _), (declared, typname) in zip(cols, named)]
 
     def sample_keys(self, conn: Any, source: str, key: str, cond: str, params: Sequence[Any], n: int,
                     table: tuple[str | None, str] | None = None) -> list:
@@ -252,7 +239,7 @@ class PostgresDialect(Dialect):
         if not rows and not self.query(conn, "SELECT pg_catalog.to_regclass($1) IS NOT NULL",
                                        [self.table(schema, table)])[0][0]:
             return None
-        return [_column(n, t, tn, not nn) for n, t, tn, nn in rows]
+        return [types.column(n, t, tn, not nn) for n, t, tn, nn in rows]
 
     def primary_key(self, conn: Any, schema: str | None, table: str) -> list[str]:
         return [r[0] for r in self.query(conn, _PRIMARY_KEY, [self.table(schema, table)])]
@@ -286,34 +273,15 @@ class PostgresDialect(Dialect):
                 if batch.num_rows:
                     yield conform(batch, schema)
 
-    def create_stage(self, conn: Any, schema: str | None, stage: str, fields: pa.Schema) -> None:
-        self.execute(conn, f"DROP TABLE IF EXISTS {self.table(schema, stage)}")
-        plain = _stage_schema(fields)
-        with self.connect_adbc(LoadFailed, stage, write=True, autocommit=True) as aconn, aconn.cursor() as cur:
-            cur.adbc_ingest(stage, plain.empty_table(), mode="create", db_schema_name=schema)
-        self.execute(conn, f"ALTER TABLE {self.table(schema, stage)} SET UNLOGGED")
-
-    def load_stage(self, schema: str | None, stage: str, index: int, batches: Iterable[pa.RecordBatch]) -> int:
-        it = iter(batches)
-        first = next(it, None)
-        with self.connect_adbc(LoadFailed, stage, write=True) as conn, self.transaction(conn):
-            self.execute(conn, f"DELETE FROM {self.table(schema, stage)} WHERE {PART_COLUMN} = {int(index)}")
-            if first is None:
-                return 0
-            target = _stage_schema(first.schema)
-            data = pa.schema(list(target)[:-1])
-            feed = Feed(itertools.chain((first,), it), lambda b: with_part(conform(b, data), index))
-            with conn.cursor() as cur:
-                return feed.ingest(cur, stage, target, db_schema_name=schema)
 
     def ddl_type(self, conn: Any, f: pa.Field) -> str:
         declared = field_type(f)
-        if declared and _PORTABLE.match(declared):
+        if declared and types.PORTABLE.match(declared):
             return declared
         if declared and field_dialect(f) == self.name:  # user types (enums, domains) may not exist here
             if self.query(conn, "SELECT pg_catalog.to_regtype($1) IS NOT NULL", [declared])[0][0]:
                 return declared
-        return _arrow_ddl(plain_type(f.type))
+        return types.arrow_ddl(plain_type(f.type))
 
     def clear_sql(self, table: str) -> str:
         return f"TRUNCATE TABLE {table}"
@@ -403,7 +371,7 @@ class PostgresDialect(Dialect):
     def _write(self, conn: Any, schema: str | None, stage: str, batches: Iterator[pa.RecordBatch],
                source: pa.Schema, dirty: Any) -> int:
         cols = self.columns(conn, schema, stage) or []
-        plan = _write_plan(cols, source)
+        plan = types.write_plan(cols, source)
         if plan is not None and dirty is None:  # the fast path: one binary COPY straight into the stage
             with conn.cursor() as cur:
                 return Feed(batches, lambda b: conform(b, plan)).ingest(cur, stage, plan, db_schema_name=schema)
@@ -483,7 +451,9 @@ class PostgresDialect(Dialect):
             field_dialect(f) == self.name and field_type(f) == c.type and c.expr is None for f, c in zip(fields, cols))
 
     def raw_reader(self) -> PostgresDialect:
-        return _CopyReader(self.link, self.ctx)
+        from opencdm.connectors.jdbc.postgresql.copy import CopyReader  # the passthrough only
+
+        return CopyReader(self.link, self.ctx)
 
     def load_native(self, schema: str | None, stage: str, index: int, chunks: Iterable[Chunk]) -> int:
         ledger = self.table(schema, staging.ledger_name(stage))
@@ -499,70 +469,6 @@ class PostgresDialect(Dialect):
                     rows += chunk.rows
             self.execute(conn, staging.record_sql(ledger, index, rows))
             return rows
-
-
-def _column(name: str, declared: str, typname: str, nullable: bool) -> Column:
-    if typname in _NATIVE:
-        return Column(name, declared, nullable, _NATIVE[typname])
-    ident = quote_ident(name)
-    return Column(name, declared, nullable, pa.string(), expr=f"CAST({ident} AS text) AS {ident}")
-
-
-
-def _stage_schema(fields: pa.Schema) -> pa.Schema:
-    cols = [pa.field(f.name, plain_type(f.type)) for f in fields if f.name != PART_COLUMN]
-    return pa.schema([*cols, pa.field(PART_COLUMN, pa.int32())])
-
-
-def _arrow_ddl(t: pa.DataType) -> str:
-    if pa.types.is_boolean(t):
-        return "boolean"
-    if pa.types.is_int8(t) or pa.types.is_int16(t) or pa.types.is_uint8(t):
-        return "smallint"
-    if pa.types.is_int32(t) or pa.types.is_uint16(t):
-        return "integer"
-    if pa.types.is_integer(t):
-        return "bigint"
-    if pa.types.is_float16(t) or pa.types.is_float32(t):
-        return "real"
-    if pa.types.is_floating(t):
-        return "double precision"
-    if pa.types.is_decimal(t):
-        return f"numeric({t.precision},{t.scale})"
-    if pa.types.is_timestamp(t):
-        return "timestamp with time zone" if t.tz else "timestamp without time zone"
-    if pa.types.is_date(t):
-        return "date"
-    if pa.types.is_time(t):
-        return "time without time zone"
-    if pa.types.is_binary(t) or pa.types.is_large_binary(t) or pa.types.is_fixed_size_binary(t):
-        return "bytea"
-    if pa.types.is_interval(t):
-        return "interval"
-    return "text"
-
-
-def _write_plan(cols: Sequence[Column], source: pa.Schema) -> pa.Schema | None:
-    """The Arrow schema that ADBC writes into ``cols`` from batches of ``source``; None when a column
-    needs a database-side CAST. ADBC's binary COPY writes by Arrow type, so each Arrow type must be
-    the one the column's type reads as, except that numeric(p,s) read as text from the very same
-    declared type is written back as decimal128(p,s)."""
-    if len(cols) != len(source):
-        return None
-    out = []
-    for c, f in zip(cols, source):
-        t = plain_type(f.type)
-        m = _NUMERIC.match(c.type)
-        if m and int(m[1]) <= 38 and pa.types.is_string(t) and field_type(f) == c.type \
-                and field_dialect(f) == PostgresDialect.name:
-            out.append(pa.field(c.name, pa.decimal128(int(m[1]), int(m[2]))))
-        elif m and pa.types.is_decimal128(t) and t.scale == int(m[2]) and t.precision <= int(m[1]) <= 38:
-            out.append(pa.field(c.name, pa.decimal128(int(m[1]), int(m[2]))))  # exact decimals (MySQL): widen only
-        elif c.expr is None and c.arrow == t and not c.type.startswith("numeric"):
-            out.append(pa.field(c.name, t))
-        else:
-            return None
-    return pa.schema(out)
 
 
 def _is_psycopg(conn: Any) -> bool:
@@ -590,71 +496,3 @@ def _row_error(exc: Exception) -> bool:
     return str(getattr(exc, "sqlstate", None) or "").startswith(("22", "23"))
 
 
-class _CopyReader(PostgresDialect):
-    """The extracting half of the binary COPY passthrough (``raw_reader``), on psycopg alone, so a
-    worker moving a native stream never loads ADBC: ``read`` yields the query's binary COPY as
-    ``Chunk`` s, undecoded; catalog queries run on the same connection."""
-
-    def read(self, conn: Any, sql: str, params: Sequence[Any], schema: pa.Schema) -> Iterator[Chunk]:
-        if params:  # what inline() left as parameters: quoted client side, COPY takes none
-            from psycopg import sql as pgsql
-
-            for i in range(len(params), 0, -1):
-                sql = sql.replace(f"${i}", pgsql.Literal(params[i - 1]).as_string(conn))
-        yield from _copy_out(conn, f"COPY ({sql}) TO STDOUT (FORMAT binary)")
-
-
-def _copy_out(conn: Any, sql: str) -> Iterator[Chunk]:
-    """Run ``sql`` (a COPY TO STDOUT) and group its messages into chunks, on libpq directly
-    (``psycopg.pq``): this loop costs about 0.2 us of Python per row, psycopg's COPY iterator 0.55.
-    Sent with the extended protocol (``send_query_params``), which takes one statement only.
-
-    PostgreSQL sends one message per row, the binary header with the first row and the trailer
-    alone as the last message, so the rows are the messages less one; the COPY's own row count
-    checks that at the end.
-    """
-    from psycopg import errors, pq
-
-    pg, encoding = conn.pgconn, conn.info.encoding
-    pg.send_query_params(sql.encode(encoding), None)
-    res = _next_result(pg)
-    if res is None or res.status != pq.ExecStatus.COPY_OUT:
-        raise errors.error_from_result(res, encoding=encoding) if res is not None else errors.OperationalError(
-            pg.get_error_message())
-    get, fd = pg.get_copy_data, pg.socket
-    buf, count, total, since = bytearray(), 0, 0, time.monotonic()
-    while True:
-        n, data = get(1)
-        if n > 0:
-            if len(buf) >= CHUNK_BYTES or (not count & 63 and count and time.monotonic() - since >= CHUNK_SECONDS):
-                yield Chunk(buf, count)
-                total += count
-                buf, count, since = bytearray(), 0, time.monotonic()
-            buf += data
-            count += 1
-        elif n == 0:  # nothing buffered: wait for the socket without holding the GIL
-            select.select([fd], [], [])
-            pg.consume_input()
-        elif n == -1:
-            break
-        else:
-            raise errors.OperationalError(pg.get_error_message())
-    res = _next_result(pg)
-    if res is None or res.status != pq.ExecStatus.COMMAND_OK:
-        raise errors.error_from_result(res, encoding=encoding) if res is not None else errors.OperationalError(
-            "COPY ended without a result")
-    while _next_result(pg) is not None:
-        pass
-    count = max(0, count - 1)
-    if res.command_tuples is not None and total + count != res.command_tuples:
-        raise ExtractFailed(f"COPY sent {res.command_tuples} rows in {total + count + 1} messages: unexpected framing.")
-    yield Chunk(buf, count)
-
-
-def _next_result(pg: Any) -> Any:
-    """The connection's next result (None at the end), waiting on its socket without the GIL."""
-    while True:
-        pg.consume_input()
-        if not pg.is_busy():
-            return pg.get_result()
-        select.select([pg.socket], [], [])

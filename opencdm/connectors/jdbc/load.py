@@ -7,12 +7,14 @@ from typing import Any
 
 import pyarrow as pa
 
-from opencdm.connectors import config, staging
-from opencdm.connectors.base import Chunk, ConnectorContext, DirtyRows, Inputs, LoadResult, Loader, Partition
-from opencdm.connectors.dialects import BEFORE_IMPORT, PREPARATIONS, _label, _missing_table, dialect_for
-from opencdm.connectors.sql import (
-    DIALECT_KEY, PART_COLUMN, TYPE_KEY, Column, create_table_sql, extend_char_length, match_columns,
-    primary_key_targets, quote_ident, sql_input, stage_name, where_group,
+from opencdm.connectors import config
+from opencdm.connectors.arrow import DIALECT_KEY, TYPE_KEY
+from opencdm.connectors.base import Chunk, ConnectorContext, DirtyRows, Inputs, Loader, LoadResult, Partition
+from opencdm.connectors.jdbc import staging
+from opencdm.connectors.jdbc.dialect import BEFORE_IMPORT, PREPARATIONS, Column, _label, _missing_table, dialect_for
+from opencdm.connectors.jdbc.sqltext import (
+    PART_COLUMN, create_table_sql, extend_char_length, match_columns, primary_key_targets, quote_ident, sql_input,
+    stage_name, where_group
 )
 from opencdm.errors import InvalidInput, LoadFailed
 
@@ -21,7 +23,7 @@ class JdbcLoader(Loader):
     """TO side: each partition into a stage named from the run id, then one atomic move at commit.
 
     Dialects with ``typed_stage`` stage with the destination's own column types and a ledger of
-    loaded partitions (``opencdm.connectors.staging``): when the run owns the target table
+    loaded partitions (``opencdm.connectors.jdbc.staging``): when the run owns the target table
     (``DROP_AND_CREATE``, or ``CREATE_WHEN_NOT_EXIST`` on a missing one) the stage is created as the
     final table and ``commit`` renames it, so the rows are written once; otherwise ``commit`` is one
     ``INSERT ... SELECT`` without casts. Other dialects tag stage rows with ``PART_COLUMN``.

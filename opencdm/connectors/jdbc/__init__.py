@@ -4,16 +4,21 @@ The flow is the same for every dialect. The extractor reads ``SELECT cols FROM t
 (whereClause) AND <key range>``. The loader writes each partition into a stage table named
 from the run id, idempotently per partition, and ``commit`` applies ``tablePreparation``, the
 clearing options and the move from stage to target in one transaction, so a failed or killed
-run leaves the target as it was (see ``JdbcLoader`` and ``opencdm.connectors.staging``).
+run leaves the target as it was (see ``JdbcLoader`` and ``opencdm.connectors.jdbc.staging``).
 """
 
 from __future__ import annotations
 
 from opencdm.connectors import config, register
 from opencdm.connectors.base import Connector, ConnectorContext, Extractor, Inputs, Loader
-from opencdm.connectors.dialects import BEFORE_IMPORT, DIALECTS, PREPARATIONS, dialect_for  # noqa: F401 (public)
-from opencdm.connectors.jdbc_extract import JdbcExtractor
-from opencdm.connectors.jdbc_load import JdbcLoader
+from opencdm.connectors.jdbc.dialect import (  # noqa: F401 (public)
+    BEFORE_IMPORT,
+    DIALECTS,
+    PREPARATIONS,
+    dialect_for,
+)
+from opencdm.connectors.jdbc.extract import JdbcExtractor
+from opencdm.connectors.jdbc.load import JdbcLoader
 from opencdm.errors import InvalidInput
 
 

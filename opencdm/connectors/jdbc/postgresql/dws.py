@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from opencdm.connectors import config
-from opencdm.connectors.postgresql import PostgresDialect
+from opencdm.connectors.jdbc.postgresql import PostgresDialect
 
 ORIENTATIONS = ("ROW", "COLUMN")
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from opencdm.errors import LoadFailed
 
+
 class Infile:
     """The one LOCAL INFILE a loader offers: its name and its bytes, and what went wrong sending them."""
 

@@ -8,7 +8,7 @@ from contextlib import contextmanager
 import pyarrow as pa
 import pytest
 
-from opencdm.connectors.bisect import write_isolating
+from opencdm.connectors.isolate import write_isolating
 
 
 class Dirty:

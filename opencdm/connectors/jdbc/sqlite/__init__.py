@@ -9,7 +9,6 @@ timestamps); stage writes use ADBC ingest, which measured about twice as fast as
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 import sqlite3
 import uuid
@@ -21,147 +20,17 @@ from urllib.parse import quote
 
 import pyarrow as pa
 
-from opencdm.connectors import arrays, config, staging
-from opencdm.connectors.bisect import write_isolating
+from opencdm.connectors import config
+from opencdm.connectors.arrow import field_dialect, field_type
 from opencdm.connectors.files.paths import confine
-from opencdm.connectors.sql import (
-    PART_COLUMN, Column, Dialect, Feed, derived_table, field_dialect, field_type, quote_ident, split_range,
-    with_part,
-)
-from opencdm.errors import (
-    CDM_CODES, CdmError, ExtractFailed, LinkRejected, LinkUnreachable, LoadFailed,
-    MissingDriver,
-)
-
-UTC = dt.timezone.utc
-_BOOL_WORDS = {"true": True, "t": True, "1": True, "yes": True, "false": False, "f": False, "0": False, "no": False}
-_ARROW_ERRORS = (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError)
-
-
-def arrow_type(declared: str) -> pa.DataType:
-    """Arrow type for a declared SQLite column type (affinity rules first, then dates and times)."""
-    d = declared.upper()
-    if "INT" in d:
-        return pa.int64()
-    if any(k in d for k in ("CHAR", "CLOB", "TEXT")):
-        return pa.string()
-    if "BLOB" in d or "BINARY" in d:
-        return pa.binary()
-    if any(k in d for k in ("REAL", "FLOA", "DOUB")):
-        return pa.float64()
-    if "BOOL" in d:
-        return pa.bool_()
-    if "TIMESTAMPTZ" in d or "WITH TIME ZONE" in d:
-        return pa.timestamp("us", tz="UTC")
-    if "DATETIME" in d or "TIMESTAMP" in d:
-        return pa.timestamp("us")
-    if "DATE" in d:
-        return pa.date32()
-    return pa.string()  # NUMERIC/DECIMAL (kept exact as text), untyped, anything else
-
-
-def _to_array(values: Sequence[Any], f: pa.Field) -> pa.Array:
-    t = f.type
-    try:
-        if pa.types.is_timestamp(t) or pa.types.is_date(t):
-            return pa.array(values, pa.string()).cast(t)
-        if pa.types.is_boolean(t):
-            return pa.array(values, pa.int64()).cast(t)
-        return pa.array(values, t)
-    except _ARROW_ERRORS:
-        pass
-    if pa.types.is_string(t):
-        try:  # numbers in a NUMERIC or untyped column: Arrow formats them in C
-            return pa.array(values).cast(t)
-        except _ARROW_ERRORS:
-            pass
-    # mixed storage classes (SQLite is dynamically typed): convert value by value
-    try:
-        return pa.array([None if v is None else _convert(v, t) for v in values], t)
-    except (ValueError, TypeError, OverflowError, pa.ArrowException) as exc:
-        raise ExtractFailed(CDM_CODES["Cdm.0233"] % f"column [{f.name}] cannot be read as {t}: {exc}",
-                            code="Cdm.0233") from exc
-
-
-def _convert(v: Any, t: pa.DataType) -> Any:
-    if pa.types.is_string(t):
-        return v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v)
-    if pa.types.is_integer(t):
-        if isinstance(v, float) and not v.is_integer():
-            raise ValueError(f"{v!r} is not an integer")
-        return int(v)
-    if pa.types.is_floating(t):
-        return float(v)
-    if pa.types.is_binary(t):
-        return v if isinstance(v, bytes) else str(v).encode()
-    if pa.types.is_boolean(t):
-        if isinstance(v, str):
-            word = v.strip().lower()
-            if word not in _BOOL_WORDS:
-                raise ValueError(f"{v!r} is not a boolean")
-            return _BOOL_WORDS[word]
-        return bool(v)
-    stamp = _timestamp(v, t)
-    return stamp.date() if pa.types.is_date(t) else stamp
-
-
-def _timestamp(v: Any, t: pa.DataType) -> dt.datetime:
-    if isinstance(v, str):
-        try:
-            v = float(v)
-        except ValueError:
-            stamp = dt.datetime.fromisoformat(v.strip())
-        else:
-            stamp = dt.datetime.fromtimestamp(v, UTC)
-    else:
-        stamp = dt.datetime.fromtimestamp(v, UTC)  # epoch seconds
-    if getattr(t, "tz", None):
-        return stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)
-    return stamp.astimezone(UTC).replace(tzinfo=None) if stamp.tzinfo else stamp
-
-
-def storable(arr: pa.Array, f: pa.Field | None = None) -> pa.Array:
-    """``arr`` as a type SQLite stores readably: ISO text for dates and times, 0/1 for booleans.
-
-    A PostgreSQL array column (``f`` says so) becomes JSON text (``opencdm.connectors.arrays``).
-    """
-    import pyarrow.compute as pc  # here, not at import: workers that never write SQLite skip ~10 MiB
-
-    if f is not None and arrays.is_pg_array(f):
-        arr = arrays.to_json(f, arr)
-    if isinstance(arr.type, pa.ExtensionType):
-        arr = arr.storage
-    t = arr.type
-    if f is not None and pa.types.is_floating(t) and pc.any(pc.is_nan(arr)).as_py():
-        raise LoadFailed(CDM_CODES["Cdm.0234"] % f"column [{f.name}] holds NaN, which SQLite stores as NULL",
-                         code="Cdm.0234")
-    if pa.types.is_dictionary(t):
-        return storable(arr.dictionary_decode())
-    if pa.types.is_boolean(t):
-        return arr.cast(pa.int64())
-    if pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_string(t) \
-            or pa.types.is_large_string(t) or pa.types.is_binary(t) or pa.types.is_large_binary(t):
-        return arr
-    if pa.types.is_fixed_size_binary(t):
-        return arr.cast(pa.binary())
-    if pa.types.is_timestamp(t):  # SQLite's own text form: no fraction when it is zero
-        text = pc.replace_substring_regex(arr.cast(pa.timestamp(t.unit)).cast(pa.string()), r"\.0+$", "")
-        # formatting in UTC directly is ~8x faster than via the tz
-        return pc.binary_join_element_wise(text, "+00:00", "") if t.tz else text
-    try:
-        return arr.cast(pa.string())
-    except pa.ArrowNotImplementedError:
-        return pa.array([None if v is None else str(v) for v in arr.to_pylist()], pa.string())
-
-
-def _stage_sql_type(t: pa.DataType) -> str:
-    if pa.types.is_integer(t):
-        return "INTEGER"
-    if pa.types.is_floating(t):
-        return "REAL"
-    if pa.types.is_binary(t) or pa.types.is_large_binary(t):
-        return "BLOB"
-    return "TEXT"
+from opencdm.connectors.isolate import write_isolating
+from opencdm.connectors.jdbc import staging
+from opencdm.connectors.jdbc.adbc import Feed
+from opencdm.connectors.jdbc.dialect import Column, Dialect
+from opencdm.connectors.jdbc.sqlite import types
+from opencdm.connectors.jdbc.sqltext import derived_table, quote_ident
+from opencdm.connectors.partitioning import split_range
+from opencdm.errors import CDM_CODES, CdmError, LinkRejected, LinkUnreachable, LoadFailed, MissingDriver
 
 
 @contextmanager
@@ -251,7 +120,7 @@ class SqliteDialect(Dialect):
         rowid_alias = sum(1 for r in rows if r[5]) == 1
         return [
             Column(name, decl, not (notnull or (pk and rowid_alias and decl.upper() == "INTEGER")),
-                   arrow_type(decl))
+                   types.arrow_type(decl))
             for _cid, name, decl, notnull, _default, pk in rows
         ] or None
 
@@ -275,10 +144,10 @@ class SqliteDialect(Dialect):
             if untyped:
                 aggs = ", ".join(f"group_concat(DISTINCT typeof({quote_ident(n)}))" for n in untyped)
                 row = self.query(conn, f"SELECT {aggs} FROM (SELECT * FROM {view} LIMIT 1000)")[0]
-                seen = {n: _storage_decl(set((k or "").split(",")) - {"null", ""}) for n, k in zip(untyped, row)}
+                seen = {n: types.storage_decl(set((k or "").split(",")) - {"null", ""}) for n, k in zip(untyped, row)}
         finally:
             self.execute(conn, f"DROP VIEW IF EXISTS temp.{view}")
-        return [Column(n, decl or seen[n], True, arrow_type(decl or seen[n])) for n, decl in info]
+        return [Column(n, decl or seen[n], True, types.arrow_type(decl or seen[n])) for n, decl in info]
 
     def physical_key(self, conn: Any, schema: str | None, table: str, n: int) -> tuple[str, list] | None:
         names = {r[1].lower() for r in self._info(conn, table)}
@@ -308,12 +177,8 @@ class SqliteDialect(Dialect):
         cur = conn.execute(sql, tuple(params))
         while rows := cur.fetchmany(size):
             cols = list(zip(*rows))
-            yield pa.RecordBatch.from_arrays([_to_array(c, f) for c, f in zip(cols, schema)], schema=schema)
+            yield pa.RecordBatch.from_arrays([types.to_array(c, f) for c, f in zip(cols, schema)], schema=schema)
 
-    def create_stage(self, conn: Any, schema: str | None, stage: str, fields: pa.Schema) -> None:
-        cols = [f"{quote_ident(f.name)} {_stage_sql_type(storable(pa.array([], f.type)).type)}" for f in fields]
-        self.execute(conn, f"DROP TABLE IF EXISTS {quote_ident(stage)}")
-        self.execute(conn, f"CREATE TABLE {quote_ident(stage)} ({', '.join(cols)}, {PART_COLUMN} INTEGER)")
 
     def drop_stage(self, schema: str | None, stage: str) -> None:
         if self.path().is_file():  # never create the database just to drop from it
@@ -343,10 +208,6 @@ class SqliteDialect(Dialect):
             finally:
                 conn.close()
 
-    def load_stage(self, schema: str | None, stage: str, index: int, batches: Iterable[pa.RecordBatch]) -> int:
-        with self._loading(stage) as (_, cur):
-            cur.execute(f"DELETE FROM {quote_ident(stage)} WHERE {PART_COLUMN} = {int(index)}")
-            return Feed(batches, lambda b: with_part(_storable_batch(b), index)).ingest(cur, stage)
 
     def ddl_type(self, conn: Any, f: pa.Field) -> str:
         declared = field_type(f)
@@ -359,7 +220,7 @@ class SqliteDialect(Dialect):
             return "DATE"
         if pa.types.is_timestamp(t):
             return "TIMESTAMPTZ" if t.tz else "TIMESTAMP"
-        return _stage_sql_type(t)
+        return types.stage_sql_type(t)
 
     def cast(self, expr: str, col: Column) -> str:
         return expr  # the target column's affinity converts on insert; CAST(x AS DATE) would not
@@ -393,8 +254,8 @@ class SqliteDialect(Dialect):
 def _ingest(cur: Any, stage: str, names: list[str], batches: Iterable[pa.RecordBatch], dirty: Any) -> int:
     """Append ``batches`` (renamed to the stage's columns) to the stage; with ``dirty``, batch by
     batch under savepoints so rejected rows (NOT NULL, keys) are bisected out."""
-    feed = Feed(batches, lambda b: pa.RecordBatch.from_arrays([storable(c, f) for c, f in zip(b.columns, b.schema)],
-                                                              names=names))
+    feed = Feed(batches, lambda b: pa.RecordBatch.from_arrays(
+        [types.storable(c, f) for c, f in zip(b.columns, b.schema)], names=names))
     if dirty is None:
         return feed.ingest(cur, stage)
 
@@ -411,17 +272,4 @@ def _ingest(cur: Any, stage: str, names: list[str], batches: Iterable[pa.RecordB
     return sum(write_isolating(b, lambda x: cur.adbc_ingest(stage, x, mode="append"), savepoint,
                                lambda e: "constraint" in str(e).lower(), dirty) for b in feed)
 
-
-def _storage_decl(kinds: set[str]) -> str:
-    """A declared type for values of these storage classes (``typeof``); '' when unknown or mixed."""
-    if kinds and kinds <= {"integer"}:
-        return "INTEGER"
-    if kinds and kinds <= {"integer", "real"}:
-        return "REAL"
-    return {frozenset({"text"}): "TEXT", frozenset({"blob"}): "BLOB"}.get(frozenset(kinds), "")
-
-
-def _storable_batch(batch: pa.RecordBatch) -> pa.RecordBatch:
-    return pa.RecordBatch.from_arrays([storable(c, f) for c, f in zip(batch.columns, batch.schema)],
-                                      names=batch.schema.names)
 

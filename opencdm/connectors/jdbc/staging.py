@@ -31,7 +31,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from opencdm.connectors.sql import quote_ident
+from opencdm.connectors.jdbc.sqltext import quote_ident
 
 LEDGER_SUFFIX = "_parts"
 #: Ledger row recording how ``prepare`` shaped the stage: rows = 1 when it is the final table.

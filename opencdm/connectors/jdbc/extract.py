@@ -11,13 +11,14 @@ from typing import Any
 import pyarrow as pa
 
 from opencdm.connectors import config
+from opencdm.connectors.arrow import PK_KEY
 from opencdm.connectors.base import Chunk, ConnectorContext, Extractor, Inputs, KeyRange, Partition, WholeSource
-from opencdm.connectors.dialects import _label, _missing_table, dialect_for, log
-from opencdm.connectors.partitioning import NoRows, TablePart, allocate, key_ranges, plan_cuts, sample_size
-from opencdm.connectors.sql import (
-    PK_KEY, Column, derived_table, match_columns, match_tables, quote_ident, range_predicate, select_sql,
-    select_statement, sql_input, where_group, wildcard,
+from opencdm.connectors.jdbc.dialect import Column, _label, _missing_table, dialect_for, log
+from opencdm.connectors.jdbc.sqltext import (
+    derived_table, match_columns, match_tables, quote_ident, range_predicate, select_sql, select_statement,
+    sql_input, where_group, wildcard
 )
+from opencdm.connectors.partitioning import NoRows, TablePart, allocate, key_ranges, plan_cuts, sample_size
 from opencdm.errors import ExtractFailed, InvalidInput, LinkRejected
 
 

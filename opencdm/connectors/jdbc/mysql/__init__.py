@@ -39,14 +39,13 @@ from urllib.parse import quote
 import pyarrow as pa
 
 from opencdm.connectors import config, egress
-from opencdm.connectors import mysql_infile as infile_mod
-from opencdm.connectors import mysql_types as types
-from opencdm.connectors.sql import (
-    PART_COLUMN, PK_KEY, Column, Dialect, derived_table, field_dialect, field_type, int_literal, plain_type,
-    quote_ident, sql_input,
-)
+from opencdm.connectors.arrow import PK_KEY, field_dialect, field_type, plain_type
+from opencdm.connectors.jdbc.dialect import Column, Dialect
+from opencdm.connectors.jdbc.mysql import infile as infile_mod
+from opencdm.connectors.jdbc.mysql import types
+from opencdm.connectors.jdbc.sqltext import PART_COLUMN, derived_table, int_literal, quote_ident, sql_input
 from opencdm.errors import (
-    CDM_CODES, CdmError, ExtractFailed, LinkRejected, LinkUnreachable, LoadFailed, MissingDriver,
+    CDM_CODES, CdmError, ExtractFailed, LinkRejected, LinkUnreachable, LoadFailed, MissingDriver
 )
 
 log = logging.getLogger(__name__)

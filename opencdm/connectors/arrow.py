@@ -1,0 +1,48 @@
+"""Arrow helpers every connector family shares: the field metadata a FROM side may attach (the
+source's declared type and dialect, primary-key position) and conversions to plain Arrow types."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+#: Field metadata: the source's declared column type, and the dialect that declared it.
+TYPE_KEY, DIALECT_KEY = b"opencdm.type", b"opencdm.dialect"
+
+
+#: Field metadata: the column's 1-based position in the source's primary key (kept on auto-create).
+PK_KEY = b"opencdm.pk"
+
+
+def plain_type(t: pa.DataType) -> pa.DataType:
+    """Storage type for extension types; dictionaries decoded; nulls as strings."""
+    if isinstance(t, pa.ExtensionType):
+        return plain_type(t.storage_type)
+    if pa.types.is_dictionary(t):
+        return plain_type(t.value_type)
+    if pa.types.is_null(t):
+        return pa.string()
+    return t
+
+
+def plain_array(arr: pa.Array, target: pa.DataType) -> pa.Array:
+    """``arr`` as ``target``: unwrap extension storage, then cast when the types still differ."""
+    if isinstance(arr.type, pa.ExtensionType):
+        arr = arr.storage
+    return arr if arr.type == target else arr.cast(target)
+
+
+def conform(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
+    """``batch`` with exactly ``schema`` (names, types and field metadata)."""
+    cols = [plain_array(batch.column(i), f.type) for i, f in enumerate(schema)]
+    return pa.RecordBatch.from_arrays(cols, schema=schema)
+
+
+def field_type(f: pa.Field) -> str | None:
+    meta = f.metadata or {}
+    return meta[TYPE_KEY].decode() if TYPE_KEY in meta else None
+
+
+def field_dialect(f: pa.Field) -> str | None:
+    meta = f.metadata or {}
+    return meta[DIALECT_KEY].decode() if DIALECT_KEY in meta else None
+
