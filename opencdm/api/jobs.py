@@ -14,9 +14,9 @@ from sqlalchemy.orm import Session
 from opencdm import connectors
 from opencdm.api import views
 from opencdm.api.deps import CallerDep, StoreDep, SupervisorDep
-from opencdm.engine import status as st
+from opencdm.store import status as st
 from opencdm.engine.dirty import dirty_spec
-from opencdm.engine.throttle import job_limits
+from opencdm.engine.options import DriverOptions
 from opencdm.errors import Conflict, InvalidInput
 from opencdm.store import clusters as cluster_store
 from opencdm.store import jobs as job_store
@@ -54,11 +54,7 @@ def check_shape(job: JobIn) -> None:
                                code="Cdm.0061")
     if not job.from_link_name:
         raise InvalidInput("from-link-name cannot be left blank.", code="Cdm.0238")
-    driver = job.driver_config_values.flat()
-    extractors = str(driver.get("throttlingConfig.numExtractors") or "1")
-    if not extractors.isdigit() or not 1 <= int(extractors) <= 64:
-        raise InvalidInput("throttlingConfig.numExtractors must be an integer from 1 to 64.", code="Cdm.0009")
-    job_limits(driver)
+    DriverOptions.parse(job.driver_config_values.flat())
 
 
 def resolve(s: Session, cluster: Cluster, job: JobIn, ctx) -> dict[str, Any]:
@@ -83,6 +79,7 @@ def resolve(s: Session, cluster: Cluster, job: JobIn, ctx) -> dict[str, Any]:
     dirty_link = None
     if str(driver.get("throttlingConfig.writeToLink") or "").strip():
         row = link_store.get(s, cluster.project_id, cluster.id, str(driver["throttlingConfig.writeToLink"]).strip())
+        connectors.get(row.connector_name).dirty_job("check", create=True)  # refuses links that cannot take it
         dirty_link = (row.connector_name, {})
     dirty_spec(driver, ctx, dirty_link, body["name"])
     return body

@@ -108,16 +108,17 @@ def show_link(project_id: str, cluster_id: str, link_name: str, caller: CallerDe
     with store.session() as s:
         cluster_store.get(s, project_id, cluster_id)
         row = link_store.get(s, project_id, cluster_id, link_name)
-        sensitive = _sensitive(row.connector_name)
+        sensitive = _sensitive(row)
         return JSONResponse({"links": [views.link(row, sensitive)], "fromTo-unMapping": UNMAPPED,
                              "batchFromTo-mapping": BATCH_MAPPING})
 
 
-def _sensitive(connector_name: str) -> frozenset[str]:
+def _sensitive(row) -> frozenset[str]:
+    """The connector's secret inputs; every input when the connector is no longer installed."""
     try:
-        return connectors.get(connector_name).sensitive_inputs
+        return connectors.get(row.connector_name).sensitive_inputs
     except CdmError:
-        return frozenset({"linkConfig.password", "linkConfig.securityKey", "linkConfig.sk"})
+        return frozenset(i["name"] for c in (row.config or {}).get("configs", []) for i in c.get("inputs", []))
 
 
 @router.put("/link/{link_name}")

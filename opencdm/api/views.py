@@ -6,10 +6,12 @@ import copy
 from datetime import UTC, datetime
 from typing import Any
 
-from opencdm import __version__
+from opencdm import __version__, connectors
+from opencdm.errors import CdmError
 from opencdm.store.links import MASK
 from opencdm.store.tables import Cluster, Job, Link, Submission
 from opencdm.wire.clusters import DEFAULT_FLAVOR, FLAVORS
+from opencdm.wire.common import flat_inputs
 
 CDM_VERSION = "2.10.0.300"  # the CDM release whose API we mirror; opencdm's own version is in `datastore`
 SQOOP_GROUP = "org.apache.sqoop.submission.counter.SqoopCounters"
@@ -102,7 +104,7 @@ def job(row: Job, last: Submission | None) -> dict[str, Any]:
         "creation-user": row.creation_user, "creation-date": row.creation_date,
         "update-user": row.update_user, "update-date": row.update_date,
         "status": last.status if last else "NEW", "enabled": True, "is_incre_job": False,
-        "is_incrementing": False, "is_use_sql": _truthy(_input(row.from_config, "fromJobConfig.useSql")),
+        "is_incrementing": False, "is_use_sql": _uses_sql(row),
         "group_name": str(_input(row.driver_config, "groupJobConfig.groupName") or "DEFAULT"),
         "flag": 0, "type": "NORMAL_JOB" if row.job_type == "NORMAL_JOB" else row.job_type,
         "external_id": last.external_id if last else "",
@@ -125,8 +127,11 @@ def _input(config: dict[str, Any], name: str) -> Any:
     return None
 
 
-def _truthy(value: Any) -> bool:
-    return value is True or str(value).lower() == "true"
+def _uses_sql(row: Job) -> bool:
+    try:
+        return connectors.get(row.from_connector).uses_sql(flat_inputs(row.from_config))
+    except CdmError:  # a connector no longer installed, or inputs it cannot read
+        return False
 
 
 def start_submission(s: Submission) -> dict[str, Any]:

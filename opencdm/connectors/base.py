@@ -29,6 +29,8 @@ from typing import Any, ClassVar, Protocol
 
 import pyarrow as pa
 
+from opencdm.errors import InvalidInput
+
 #: Flat ``{"linkConfig.host": "db", ...}`` view of a config group's inputs (secrets decrypted).
 Inputs = Mapping[str, Any]
 
@@ -200,6 +202,17 @@ class Connector(ABC):
 
     def check_job(self, link: Inputs, job: Inputs, direction: str, ctx: ConnectorContext) -> None:
         """Server side, no I/O. Raise InvalidInput for missing or malformed job inputs."""
+
+    def uses_sql(self, job: Inputs) -> bool:
+        """Whether a FROM job reads with a query of its own (the Job field ``is_use_sql``); no I/O."""
+        return False
+
+    def dirty_job(self, target: str, create: bool) -> Inputs:
+        """TO-side job inputs that append dirty rows to ``target`` (a table, a directory: the
+        connector's own notion), creating it when missing if ``create``; for
+        ``throttlingConfig.writeToLink``. InvalidInput when the connector cannot take dirty data."""
+        raise InvalidInput(f"Links of {self.name} cannot receive dirty data (throttlingConfig.writeToLink).",
+                           code="Cdm.0014")
 
     @abstractmethod
     def extractor(self, link: Inputs, job: Inputs, ctx: ConnectorContext) -> Extractor: ...

@@ -1,10 +1,11 @@
 """Dirty data: rows a loader could not write, recorded with their reason instead of failing the run.
 
-``throttlingConfig.recordDirtyData=true`` turns it on. Bad rows go to
-``throttlingConfig.writeToLink`` (a ``generic-jdbc-connector`` link: a table named by
-``throttlingConfig.dirtyDataDirectory``, default ``opencdm_dirty_data``, created when missing) or, without a
-link, to JSON-lines files under ``dirtyDataDirectory`` (relative to the project's file root, or an
-absolute path inside it or a shared root; default ``dirty``), in a folder per job and submission. ``throttlingConfig.maxErrorRecords`` caps the bad rows of one partition
+``throttlingConfig.recordDirtyData=true`` turns it on. Bad rows go to ``throttlingConfig.writeToLink``
+(a link whose connector takes dirty data, ``Connector.dirty_job``; for ``generic-jdbc-connector`` a
+table named by ``throttlingConfig.dirtyDataDirectory``, default ``opencdm_dirty_data``, created when
+missing) or, without a link, to JSON-lines files under ``dirtyDataDirectory`` (relative to the
+project's file root, or an absolute path inside it or a shared root; default ``dirty``), in a folder
+per job and submission. ``throttlingConfig.maxErrorRecords`` caps the bad rows of one partition
 (CDM's "per shard"); one more fails the run with Cdm.0936. Recorded rows stay recorded even when the
 run fails later (CDM does not roll dirty data back).
 """
@@ -123,16 +124,16 @@ class DirtySink:
         columns["recorded_at"] = [int(t * 1_000_000) for t in columns["recorded_at"]]
         batch = pa.record_batch([pa.array(columns[f.name], f.type) for f in SCHEMA], schema=SCHEMA)
         write_batches(self.spec, self.ctx, f"{self.sid}d{self.partition}x{int(time.time() * 1000) % 10**9}",
-                      [batch], "DO_NOTHING")
+                      [batch])
 
 
-def write_batches(spec: DirtySpec, ctx, run_id: str, batches: list[pa.RecordBatch], preparation: str) -> None:
-    """Append ``batches`` to the dirty-data table through the link's own connector (staged, atomic)."""
+def write_batches(spec: DirtySpec, ctx, run_id: str, batches: list[pa.RecordBatch], create: bool = False) -> None:
+    """Append ``batches`` to the dirty-data target through the link's own connector (staged, atomic)."""
     from opencdm import connectors
     from opencdm.connectors.base import WholeSource
 
-    job = {"toJobConfig.tableName": spec.table, "toJobConfig.tablePreparation": preparation}
-    loader = connectors.get(spec.link_connector).loader(spec.link or {}, job, ctx, run_id)
+    connector = connectors.get(spec.link_connector)
+    loader = connector.loader(spec.link or {}, connector.dirty_job(spec.table, create), ctx, run_id)
     try:
         loader.prepare(SCHEMA)
         loader.commit([loader.load(WholeSource(0), batches)])
@@ -144,4 +145,4 @@ def write_batches(spec: DirtySpec, ctx, run_id: str, batches: list[pa.RecordBatc
 def prepare_table(spec: DirtySpec, ctx, submission_id: int) -> None:
     """Server side, once per run: create the dirty-data table if missing, so partitions only append."""
     if spec.enabled and spec.link_connector:
-        write_batches(spec, ctx, f"{submission_id}dirtyprep", [], "CREATE_WHEN_NOT_EXIST")
+        write_batches(spec, ctx, f"{submission_id}dirtyprep", [], create=True)

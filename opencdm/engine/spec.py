@@ -33,7 +33,6 @@ class TransferSpec:
     to: EndSpec
     ctx: ConnectorContext
     num_extractors: int = 1
-    driver: dict[str, Any] = field(default_factory=dict)
     #: Job-wide rate limits from throttlingConfig.recordRate / byteRate (0 = unlimited).
     rows_per_s: float = 0.0
     bytes_per_s: float = 0.0
@@ -72,10 +71,3 @@ class Counters:
     bytes_read: int = 0
     bytes_written: int = 0
     rows_dirty: int = 0
-
-    def as_sqoop(self) -> dict[str, int]:
-        return {
-            "BYTES_WRITTEN": self.bytes_written, "TOTAL_FILES": -1, "BYTES_READ": self.bytes_read,
-            "FILES_WRITTEN": -1, "TOTAL_SIZE": -1, "FILES_READ": -1, "ROWS_WRITTEN": self.rows_written,
-            "ROWS_READ": self.rows_read, "FILES_SKIPPED": -1, "ROWS_WRITTEN_SKIPPED": self.rows_dirty,
-        }

@@ -10,13 +10,13 @@ from concurrent.futures import ThreadPoolExecutor
 
 from opencdm import connectors
 from opencdm.connectors.base import ConnectorContext
-from opencdm.engine import status as st
+from opencdm.store import status as st
 from opencdm.engine.dirty import dirty_spec
 from opencdm.engine.runner import ProgressSink, Runner
 from opencdm.engine.runtimes import ClusterRuntime, Runtimes
 from opencdm.engine.spec import Counters, EndSpec, TransferSpec
 from opencdm.engine.task import worker_init
-from opencdm.engine.throttle import job_limits
+from opencdm.engine.options import DriverOptions
 from opencdm.errors import CdmError, Conflict, InvalidInput
 from opencdm.settings import Settings
 from opencdm.store import clusters as cluster_store
@@ -153,11 +153,7 @@ class Supervisor:
         from_link = link_store.get(s, job.project_id, job.cluster_id, job.from_link)
         to_link = link_store.get(s, job.project_id, job.cluster_id, job.to_link)
         driver = flat_inputs(job.driver_config)
-        try:
-            n = int(str(driver.get("throttlingConfig.numExtractors") or 1))
-        except ValueError:
-            raise InvalidInput("throttlingConfig.numExtractors must be an integer.", code="Cdm.0009") from None
-        rows_per_s, bytes_per_s = job_limits(driver)
+        options = DriverOptions.parse(driver)
         dirty_link = str(driver.get("throttlingConfig.writeToLink") or "").strip()
         dirty_target = None
         if dirty_link and str(driver.get("throttlingConfig.recordDirtyData")).lower() == "true":
@@ -168,8 +164,8 @@ class Supervisor:
             from_=EndSpec(job.from_connector, self._inputs(from_link),
                           flat_inputs(job.from_config)),
             to=EndSpec(job.to_connector, self._inputs(to_link), flat_inputs(job.to_config)),
-            ctx=ctx, num_extractors=max(1, min(n, 64)), driver=driver,
-            rows_per_s=rows_per_s, bytes_per_s=bytes_per_s,
+            ctx=ctx, num_extractors=options.num_extractors, rows_per_s=options.rows_per_s,
+            bytes_per_s=options.bytes_per_s,
             dirty=dirty_spec(driver, ctx, dirty_target, job.name),
         )
 

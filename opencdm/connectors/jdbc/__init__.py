@@ -51,6 +51,13 @@ class GenericJdbcConnector(Connector):
         else:
             raise InvalidInput(f"Unknown direction [{direction}]: expected from or to.", code="Cdm.0014")
 
+    def uses_sql(self, job: Inputs) -> bool:
+        return config.get_bool(job, "fromJobConfig.useSql")
+
+    def dirty_job(self, target: str, create: bool) -> Inputs:
+        return {"toJobConfig.tableName": target,
+                "toJobConfig.tablePreparation": "CREATE_WHEN_NOT_EXIST" if create else "DO_NOTHING"}
+
     def extractor(self, link: Inputs, job: Inputs, ctx: ConnectorContext) -> Extractor:
         return JdbcExtractor(link, job, ctx)
 
