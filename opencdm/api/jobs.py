@@ -81,7 +81,10 @@ def resolve(s: Session, cluster: Cluster, job: JobIn, ctx) -> dict[str, Any]:
         row = link_store.get(s, cluster.project_id, cluster.id, str(driver["throttlingConfig.writeToLink"]).strip())
         connectors.get(row.connector_name).dirty_job("check", create=True)  # refuses links that cannot take it
         dirty_link = (row.connector_name, {})
-    dirty_spec(driver, ctx, dirty_link, body["name"])
+    dirty = dirty_spec(driver, ctx, dirty_link, body["name"])
+    if dirty.enabled and not connectors.get(to_link.connector_name).records_dirty:
+        raise InvalidInput(f"{to_link.connector_name} cannot record dirty data: set throttlingConfig.recordDirtyData "
+                           "to false.", code="Cdm.0014")
     return body
 
 

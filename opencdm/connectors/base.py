@@ -193,15 +193,31 @@ class Connector(ABC):
     #: Link inputs that may change while a stored secret is kept (sent back as ``******``). A change to
     #: any other input, or of connector, needs the secret again: it may now authenticate elsewhere.
     unbound_inputs: ClassVar[frozenset[str]] = frozenset()
+    #: Whether its loader isolates rows the store rejects and hands them to ``dirty`` (``Loader.load``);
+    #: a job with ``recordDirtyData`` into a connector that cannot is refused at creation.
+    records_dirty: ClassVar[bool] = False
     #: Which sides the connector can be: a subset of {"from", "to"}.
     directions: ClassVar[frozenset[str]] = frozenset({"from", "to"})
+
+    #: The connector's inputs parsed into frozen objects: ``link_config.parse(link_inputs)``, then
+    #: ``from_config.parse(job_inputs, link)`` / ``to_config.parse(job_inputs, link)``. The extractor
+    #: and loader parse with the same classes, so what ``check_job`` accepted is what runs.
+    link_config: ClassVar[type[Any] | None] = None
+    from_config: ClassVar[type[Any] | None] = None
+    to_config: ClassVar[type[Any] | None] = None
 
     @abstractmethod
     def check_link(self, link: Inputs, ctx: ConnectorContext) -> None:
         """Server side. Validate inputs, connect and authenticate; raise InvalidInput or a LinkError."""
 
     def check_job(self, link: Inputs, job: Inputs, direction: str, ctx: ConnectorContext) -> None:
-        """Server side, no I/O. Raise InvalidInput for missing or malformed job inputs."""
+        """Server side, no I/O. Raise InvalidInput for missing or malformed job inputs; by default,
+        parse them with the connector's config classes."""
+        model = {"from": self.from_config, "to": self.to_config}.get(direction)
+        if direction not in ("from", "to"):
+            raise InvalidInput(f"Unknown direction [{direction}]: expected from or to.", code="Cdm.0014")
+        if self.link_config is not None and model is not None:
+            model.parse(job, self.link_config.parse(link))
 
     def uses_sql(self, job: Inputs) -> bool:
         """Whether a FROM job reads with a query of its own (the Job field ``is_use_sql``); no I/O."""

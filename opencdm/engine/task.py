@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 import queue
 import threading
 import time
@@ -102,16 +101,16 @@ def run_partition(task: PartitionTask, control: RunControl) -> PartitionResult:
             result.bytes_written += size
             report()
 
-    sink = DirtySink(spec.dirty, spec.submission_id, spec.job_name, part.index, spec.ctx) if spec.dirty.enabled else None
+    sink = None
+    if spec.dirty.enabled and connectors.get(spec.to.connector).records_dirty:
+        sink = DirtySink(spec.dirty, spec.submission_id, spec.job_name, part.index, spec.ctx)
     producer = threading.Thread(target=produce, name=f"extract-{part.index}", daemon=True)
     producer.start()
     try:
         if spec.native:
             result.load = loader.load_native(part, consume())
-        elif sink is not None and "dirty" in inspect.signature(loader.load).parameters:
-            result.load = loader.load(part, consume(), dirty=sink)
         else:
-            result.load = loader.load(part, consume())
+            result.load = loader.load(part, consume(), dirty=sink)
     except Exception as exc:
         if failure[0] is not None:
             raise failure[0] from exc

@@ -9,6 +9,7 @@ import pytest
 
 from opencdm import connectors
 from opencdm.connectors.base import ConnectorContext
+from opencdm.connectors.jdbc.options import JdbcTo
 from opencdm.connectors.jdbc.postgresql.dws import DwsDialect
 from opencdm.errors import CdmError, InvalidInput
 
@@ -20,13 +21,19 @@ def dws(pg, db: str) -> dict:
 
 
 def test_table_options():
-    dialect = DwsDialect({"linkConfig.host": "h"}, CTX)
-    assert dialect.table_options({}) == ""
-    assert dialect.table_options({"toJobConfig.orientation": "column", "toJobConfig.isCompress": "true"}) == \
-        " WITH (ORIENTATION = COLUMN, COMPRESSION = MIDDLE)"
-    assert dialect.table_options({"toJobConfig.isCompress": True}) == " WITH (COMPRESSION = YES)"
-    with pytest.raises(InvalidInput):
-        dialect.table_options({"toJobConfig.orientation": "DIAGONAL"})
+    link = {"linkConfig.databaseType": "DWS", "linkConfig.host": "h", "linkConfig.port": "8000",
+            "linkConfig.username": "u", "linkConfig.password": "p"}
+    dialect = DwsDialect(link, CTX)
+
+    def to(**inputs) -> JdbcTo:
+        return JdbcTo.parse({"toJobConfig.tableName": "t", **inputs}, dialect.link)
+
+    assert dialect.table_options(to()) == ""
+    assert dialect.table_options(to(**{"toJobConfig.orientation": "column", "toJobConfig.isCompress": "true"})) \
+        == " WITH (ORIENTATION = COLUMN, COMPRESSION = MIDDLE)"
+    assert dialect.table_options(to(**{"toJobConfig.isCompress": True})) == " WITH (COMPRESSION = YES)"
+    with pytest.raises(InvalidInput):  # refused when the job is created, not when the table is
+        to(**{"toJobConfig.orientation": "DIAGONAL"})
 
 
 def _copy(pg, db: str, table: str, **to):

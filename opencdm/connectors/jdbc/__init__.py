@@ -11,15 +11,10 @@ from __future__ import annotations
 
 from opencdm.connectors import config, register
 from opencdm.connectors.base import Connector, ConnectorContext, Extractor, Inputs, Loader
-from opencdm.connectors.jdbc.dialect import (  # noqa: F401 (public)
-    BEFORE_IMPORT,
-    DIALECTS,
-    PREPARATIONS,
-    dialect_for,
-)
+from opencdm.connectors.jdbc.dialect import DIALECTS, dialect_for  # noqa: F401 (public)
 from opencdm.connectors.jdbc.extract import JdbcExtractor
 from opencdm.connectors.jdbc.load import JdbcLoader
-from opencdm.errors import InvalidInput
+from opencdm.connectors.jdbc.options import BEFORE_IMPORT, PREPARATIONS, JdbcFrom, JdbcLink, JdbcTo  # noqa: F401
 
 
 @register
@@ -27,6 +22,8 @@ class GenericJdbcConnector(Connector):
     """Relational databases over their native drivers (the CDM name says JDBC; no JVM is involved)."""
 
     name = "generic-jdbc-connector"
+    link_config, from_config, to_config = JdbcLink, JdbcFrom, JdbcTo
+    records_dirty = True
     #: Tuning inputs a stored password may be kept across (any other change needs the password again).
     unbound_inputs = frozenset({"linkConfig.fetchSize", "linkConfig.commitSize", "linkConfig.usingNative"})
 
@@ -34,22 +31,6 @@ class GenericJdbcConnector(Connector):
         dialect = dialect_for(link, ctx)
         dialect.validate()
         dialect.check()
-
-    def check_job(self, link: Inputs, job: Inputs, direction: str, ctx: ConnectorContext) -> None:
-        dialect_for(link, ctx)
-        if direction == "from":
-            JdbcExtractor(link, job, ctx)  # parses and checks every fromJobConfig input, no I/O
-        elif direction == "to":
-            config.require(job, "toJobConfig.tableName")
-            config.get_enum(job, "toJobConfig.tablePreparation", PREPARATIONS)
-            config.get_bool(job, "toJobConfig.shouldClearTable")
-            config.get_bool(job, "toJobConfig.useNullable")
-            config.get_bool(job, "toJobConfig.extendCharLength")
-            if config.get_enum(job, "toJobConfig.beforeImportType", BEFORE_IMPORT) == "whereClause":
-                config.require(job, "toJobConfig.whereClause")
-            JdbcLoader(link, job, ctx, "check")  # parses and checks the rest (the DELETE's whereClause), no I/O
-        else:
-            raise InvalidInput(f"Unknown direction [{direction}]: expected from or to.", code="Cdm.0014")
 
     def uses_sql(self, job: Inputs) -> bool:
         return config.get_bool(job, "fromJobConfig.useSql")

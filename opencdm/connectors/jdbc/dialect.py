@@ -6,16 +6,16 @@ from __future__ import annotations
 import importlib
 import logging
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator, Mapping, MutableMapping, Sequence
+from collections.abc import Iterable, Iterator, MutableMapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import pyarrow as pa
 
-from opencdm.connectors import config
 from opencdm.connectors.arrow import DIALECT_KEY, TYPE_KEY
 from opencdm.connectors.base import ConnectorContext, Inputs
+from opencdm.connectors.jdbc.options import JdbcLink, JdbcTo
 from opencdm.connectors.jdbc.sqltext import quote_ident
 from opencdm.errors import CDM_CODES, CdmError, ExtractFailed, InvalidInput, LinkRejected, LoadFailed
 
@@ -48,13 +48,12 @@ class Dialect(ABC):
     name: ClassVar[str]
     q: ClassVar[str] = '"'
 
-    def __init__(self, link: Inputs, ctx: ConnectorContext) -> None:
-        self.link = link
+    def __init__(self, link: Inputs | JdbcLink, ctx: ConnectorContext) -> None:
+        self.link = link if isinstance(link, JdbcLink) else JdbcLink.parse(link)
         self.ctx = ctx
 
-    @abstractmethod
     def validate(self) -> None:
-        """No I/O: raise InvalidInput for missing or malformed link inputs."""
+        """No I/O: what the link needs beyond ``JdbcLink.parse`` (SQLite: the file's confinement)."""
 
     @abstractmethod
     def check(self) -> None:
@@ -164,7 +163,7 @@ class Dialect(ABC):
         """A cheap row-count estimate of a whole table (for progress only); None: count instead."""
         return None
 
-    def table_options(self, job: Mapping[str, Any]) -> str:
+    def table_options(self, to: JdbcTo) -> str:
         """Trailing options of a CREATE TABLE this dialect runs for auto-create (" WITH (...)"), from the TO job."""
         return ""
 
@@ -266,20 +265,13 @@ DIALECTS: MutableMapping[str, type[Dialect]] = _Dialects({
     "DWS": "opencdm.connectors.jdbc.postgresql.dws:DwsDialect",
     "SQLITE": "opencdm.connectors.jdbc.sqlite:SqliteDialect",
     "MYSQL": "opencdm.connectors.jdbc.mysql:MysqlDialect"})
-PREPARATIONS = ("DO_NOTHING", "CREATE_WHEN_NOT_EXIST", "DROP_AND_CREATE")
-BEFORE_IMPORT = ("none", "shouldClearTable", "whereClause")
 log = logging.getLogger("opencdm.connectors.jdbc")
 
 
-def dialect_for(link: Inputs, ctx: ConnectorContext) -> Dialect:
+def dialect_for(link: Inputs | JdbcLink, ctx: ConnectorContext) -> Dialect:
     """The dialect named by ``linkConfig.databaseType``; InvalidInput naming the supported ones."""
-    config.require(link, "linkConfig.databaseType")
-    kind = config.get_str(link, "linkConfig.databaseType").upper()
-    if kind not in DIALECTS:
-        raise InvalidInput(
-            f"Unsupported linkConfig.databaseType [{kind}]. Supported: {', '.join(DIALECTS)}.", code="Cdm.0014"
-        )
-    return DIALECTS[kind](link, ctx)
+    parsed = link if isinstance(link, JdbcLink) else JdbcLink.parse(link)
+    return DIALECTS[parsed.database_type](parsed, ctx)
 
 
 def _label(schema: str | None, table: str) -> str:

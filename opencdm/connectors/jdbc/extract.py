@@ -10,13 +10,12 @@ from typing import Any
 
 import pyarrow as pa
 
-from opencdm.connectors import config
 from opencdm.connectors.arrow import PK_KEY
 from opencdm.connectors.base import Chunk, ConnectorContext, Extractor, Inputs, KeyRange, Partition, WholeSource
 from opencdm.connectors.jdbc.dialect import Column, _label, _missing_table, dialect_for, log
+from opencdm.connectors.jdbc.options import JdbcFrom
 from opencdm.connectors.jdbc.sqltext import (
-    derived_table, match_columns, match_tables, quote_ident, range_predicate, select_sql, select_statement,
-    sql_input, where_group, wildcard
+    derived_table, match_columns, match_tables, quote_ident, range_predicate, select_sql, where_group, wildcard
 )
 from opencdm.connectors.partitioning import NoRows, TablePart, allocate, key_ranges, plan_cuts, sample_size
 from opencdm.errors import ExtractFailed, InvalidInput, LinkRejected
@@ -37,21 +36,12 @@ class JdbcExtractor(Extractor):
     def __init__(self, link: Inputs, job: Inputs, ctx: ConnectorContext) -> None:
         super().__init__(link, job, ctx)
         self.dialect = dialect_for(link, ctx)
-        lexer = self.dialect.name  # user SQL is checked as this database reads it (``sql_input``)
-        self.sql: str | None = None
-        if config.get_bool(job, "fromJobConfig.useSql"):
-            config.require(job, "fromJobConfig.sql")
-            self.sql = select_statement(config.get_str(job, "fromJobConfig.sql"), "fromJobConfig.sql", lexer)
-        else:
-            config.require(job, "fromJobConfig.tableName")
-        self.schema_name = config.get_str(job, "fromJobConfig.schemaName")
-        self.table_name = config.get_str(job, "fromJobConfig.tableName")
-        self.where = sql_input(config.get_str(job, "fromJobConfig.whereClause"), "fromJobConfig.whereClause", lexer)
-        self.column_list = config.get_list(job, "fromJobConfig.columnList")
-        self.partition_column = config.get_str(job, "fromJobConfig.partitionColumn")
-        boundary = config.get_str(job, "fromJobConfig.boundaryQuery")
-        self.boundary = select_statement(boundary, "fromJobConfig.boundaryQuery", lexer) if boundary else None
-        self.allow_nulls = config.get_bool(job, "fromJobConfig.allowNullValueInPartitionColumn", True)
+        self.options = options = JdbcFrom.parse(job, self.dialect.link)
+        self.sql = options.sql
+        self.schema_name, self.table_name = options.schema_name, options.table_name
+        self.where, self.column_list = options.where, list(options.column_list)
+        self.partition_column, self.boundary = options.partition_column, options.boundary
+        self.allow_nulls = options.allow_nulls
         self.wildcard = self.sql is None and (wildcard(self.schema_name) or wildcard(self.table_name))
         self.label = "fromJobConfig.sql" if self.sql else _label(self.schema_name, self.table_name)
         self._cols: dict[Ref, list[Column]] | None = None  # wildcard matches and their columns (server side)

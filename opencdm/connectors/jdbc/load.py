@@ -7,14 +7,13 @@ from typing import Any
 
 import pyarrow as pa
 
-from opencdm.connectors import config
 from opencdm.connectors.arrow import DIALECT_KEY, TYPE_KEY
 from opencdm.connectors.base import Chunk, ConnectorContext, DirtyRows, Inputs, Loader, LoadResult, Partition
 from opencdm.connectors.jdbc import staging
-from opencdm.connectors.jdbc.dialect import BEFORE_IMPORT, PREPARATIONS, Column, _label, _missing_table, dialect_for
+from opencdm.connectors.jdbc.dialect import Column, _label, _missing_table, dialect_for
+from opencdm.connectors.jdbc.options import JdbcTo
 from opencdm.connectors.jdbc.sqltext import (
-    PART_COLUMN, create_table_sql, extend_char_length, match_columns, primary_key_targets, quote_ident, sql_input,
-    stage_name, where_group
+    PART_COLUMN, create_table_sql, extend_char_length, match_columns, primary_key_targets, quote_ident, stage_name, where_group
 )
 from opencdm.errors import InvalidInput, LoadFailed
 
@@ -32,17 +31,10 @@ class JdbcLoader(Loader):
     def __init__(self, link: Inputs, job: Inputs, ctx: ConnectorContext, run_id: str) -> None:
         super().__init__(link, job, ctx, run_id)
         self.dialect = dialect_for(link, ctx)
-        config.require(job, "toJobConfig.tableName")
-        self.schema_name = config.get_str(job, "toJobConfig.schemaName")
-        self.table_name = config.get_str(job, "toJobConfig.tableName")
-        self.column_list = config.get_list(job, "toJobConfig.columnList")
-        self.preparation = config.get_enum(job, "toJobConfig.tablePreparation", PREPARATIONS, "DO_NOTHING")
-        before = config.get_enum(job, "toJobConfig.beforeImportType", BEFORE_IMPORT, "none")
-        self.clear = before == "shouldClearTable" or config.get_bool(job, "toJobConfig.shouldClearTable")
-        self.delete_where = sql_input(config.get_str(job, "toJobConfig.whereClause"), "toJobConfig.whereClause",
-                                      self.dialect.name) if before == "whereClause" else None
-        self.copy_not_null = config.get_bool(job, "toJobConfig.useNullable")
-        self.extend_chars = config.get_bool(job, "toJobConfig.extendCharLength")
+        self.options = to = JdbcTo.parse(job, self.dialect.link)
+        self.schema_name, self.table_name, self.column_list = to.schema_name, to.table_name, list(to.column_list)
+        self.preparation, self.clear, self.delete_where = to.preparation, to.clear, to.delete_where
+        self.copy_not_null, self.extend_chars = to.use_nullable, to.extend_chars
         self.stage = stage_name(run_id)
         self.ledger = staging.ledger_name(self.stage)
         self.label = _label(self.schema_name, self.table_name)
@@ -92,7 +84,7 @@ class JdbcLoader(Loader):
                     deferred = bool(pk) and d.deferred_primary_key
                     for sql in staging.create_sql(lambda n: d.table(self.schema_name, n), d.q, self.stage, stage_cols,
                                                   [] if deferred else pk, owned, d.scratch_table, checks,
-                                                  d.table_options(self.job)):
+                                                  d.table_options(self.options)):
                         d.execute(conn, sql)
                     if deferred:
                         d.defer_primary_key(conn, self.schema_name, self.stage, pk)
@@ -148,7 +140,7 @@ class JdbcLoader(Loader):
             fields = self._fields or pa.schema(
                 [pa.field(c.name, c.arrow, c.nullable, {TYPE_KEY: c.type, DIALECT_KEY: d.name}) for c in stage_cols])
             d.execute(conn, create_table_sql(self.table, self._final_columns(conn, targets, fields), d.q,
-                                             primary_key_targets(targets, fields), d.table_options(self.job)))
+                                             primary_key_targets(targets, fields), d.table_options(self.options)))
         by_name = {c.name: c for c in d.columns(conn, self.schema_name, self.table_name)}
         dst = [by_name[n] for n in match_columns([c.name for c in stage_cols], list(by_name), self.label)]
         if self.clear:
@@ -185,7 +177,7 @@ class JdbcLoader(Loader):
                     if self.preparation == "DO_NOTHING":
                         raise _missing_table(self.label)
                     d.execute(conn, create_table_sql(self.table, self._final_columns(conn, targets, fields), q,
-                                                     primary_key_targets(targets, fields), d.table_options(self.job)))
+                                                     primary_key_targets(targets, fields), d.table_options(self.options)))
                 by_name = {c.name: c for c in d.columns(conn, self.schema_name, self.table_name)}
                 names = match_columns(targets, list(by_name), self.label)
                 if self.clear:
@@ -206,7 +198,7 @@ class JdbcLoader(Loader):
         aside = d.table(self.schema_name, aside_name)
         d.execute(conn, f"DROP TABLE IF EXISTS {aside}")
         d.execute(conn, create_table_sql(aside, self._final_columns(conn, targets, fields), q,
-                                         primary_key_targets(targets, fields), d.table_options(self.job)))
+                                         primary_key_targets(targets, fields), d.table_options(self.options)))
         try:
             by_name = {c.name: c for c in d.columns(conn, self.schema_name, aside_name)}
             names = match_columns(targets, list(by_name), self.label)

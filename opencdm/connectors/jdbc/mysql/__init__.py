@@ -31,7 +31,7 @@ import itertools
 import logging
 import re
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 from urllib.parse import quote
@@ -154,19 +154,15 @@ class MysqlDialect(Dialect):
     transactional_ddl = False  # DDL commits on its own: new targets are built aside, then RENAME TABLE
     _server: str | None = None  # VERSION(), once per instance
 
-    def validate(self) -> None:
-        config.require_server(self.link)
-        self.properties()
-
-    def properties(self) -> dict[str, str]:
-        """``linkConfig.jdbcProperties``: a JSON object (or a map) of Connector/J property names."""
-        return config.get_map(self.link, "linkConfig.jdbcProperties")
+    def properties(self) -> Mapping[str, str]:
+        """``linkConfig.jdbcProperties``: Connector/J property names."""
+        return self.link.properties
 
     def _flag(self, name: str, default: bool) -> bool:
         return config.get_bool(self.properties(), name, default)
 
     def ssl(self) -> bool:
-        return (config.get_bool(self.link, "linkConfig.useSSL") or self._flag("useSSL", False)
+        return (bool(self.link.use_ssl) or self._flag("useSSL", False)
                 or self._flag("requireSSL", False))
 
     def check(self) -> None:
@@ -174,19 +170,17 @@ class MysqlDialect(Dialect):
             self.query(conn, "SELECT 1")
 
     def _kwargs(self) -> dict[str, Any]:
-        self.validate()
+        link = self.link
         timeout = config.get_int(self.properties(), "connectTimeout", 10000)
         kwargs = dict(
-            host=self.address(), port=config.get_int(self.link, "linkConfig.port"),
-            user=config.get_str(self.link, "linkConfig.username"),
-            password=config.get_secret(self.link, "linkConfig.password"),
-            database=config.get_str(self.link, "linkConfig.database"), charset="utf8mb4", autocommit=False,
+            host=self.address(), port=link.port, user=link.username, password=link.password,
+            database=link.database, charset="utf8mb4", autocommit=False,
             connect_timeout=max(1, min(timeout // 1000 if timeout else 31536000, 31536000)),
             init_command=f"SET SESSION sql_mode='{SQL_MODE}', time_zone='+00:00', explicit_defaults_for_timestamp=ON",
         )
         if self.ssl():  # encrypted, like Connector/J useSSL without a trust store: the certificate is not verified
             kwargs["ssl"] = {"verify_mode": False, "check_hostname": False}
-        elif config.given(self.link, "linkConfig.useSSL"):  # explicitly off; unset: TLS when the server offers it
+        elif link.use_ssl is not None:  # explicitly off; unset: TLS when the server offers it
             kwargs["ssl_disabled"] = True
         return kwargs
 
@@ -194,7 +188,7 @@ class MysqlDialect(Dialect):
     def connect(self, failure: type[CdmError], table: str | None = None, write: bool = False,
                 infile: bool = False) -> Iterator[Any]:
         pymysql = _pymysql()
-        secret = config.get_secret(self.link, "linkConfig.password")
+        secret = self.link.password
         try:
             conn = infile_mod.connection_class()(**self._kwargs(), local_infile=infile)
             with conn.cursor() as cur:
@@ -305,7 +299,7 @@ class MysqlDialect(Dialect):
     # reads ----------------------------------------------------------------------------------------
 
     def _fetch_size(self) -> int:
-        return min(max(config.get_int(self.link, "linkConfig.fetchSize", 65536), 1024), 1 << 20)
+        return min(max(self.link.fetch_size or 65536, 1024), 1 << 20)
 
     def read(self, conn: Any, sql: str, params: Sequence[Any], schema: pa.Schema) -> Iterator[pa.RecordBatch]:
         if params:
@@ -318,16 +312,15 @@ class MysqlDialect(Dialect):
 
     def address(self) -> str:
         """The host to connect to: its checked address when the operator set an egress allow-list."""
-        return egress.address(config.get_str(self.link, "linkConfig.host"),
-                              config.get_int(self.link, "linkConfig.port"), self.ctx)
+        return egress.address(self.link.host, self.link.port, self.ctx)
 
     def _cx_url(self) -> str:
         host = self.address()
         host = f"[{host}]" if ":" in host else host
-        user = quote(config.get_str(self.link, "linkConfig.username"), safe="")
-        password = quote(config.get_secret(self.link, "linkConfig.password"), safe="")
-        db = quote(config.get_str(self.link, "linkConfig.database", ""), safe="")
-        port = config.get_int(self.link, "linkConfig.port")
+        user = quote(self.link.username, safe="")
+        password = quote(self.link.password, safe="")
+        db = quote(self.link.database or "", safe="")
+        port = self.link.port
         return f"mysql://{user}:{password}@{host}:{port}/{db}?prefer_socket=false"
 
     def _read_connectorx(self, conn: Any, sql: str, schema: pa.Schema) -> Iterator[pa.RecordBatch]:
@@ -337,7 +330,7 @@ class MysqlDialect(Dialect):
         cx = _connectorx()
         if self._mariadb(conn):  # a stalled consumer must not time the stream out
             sql = f"SET STATEMENT net_write_timeout=86400, max_statement_time=0 FOR {sql}"
-        secret = config.get_secret(self.link, "linkConfig.password")
+        secret = self.link.password
         try:
             reader = cx.read_sql(self._cx_url(), sql, return_type="arrow_stream", batch_size=self._fetch_size())
             yield from reader
@@ -365,7 +358,7 @@ class MysqlDialect(Dialect):
         self.execute(conn, f"CREATE TABLE {table} ({', '.join(cols)}, {PART_COLUMN} int NOT NULL) {TABLE_OPTIONS}")
 
     def load_stage(self, schema: str | None, stage: str, index: int, batches: Iterable[pa.RecordBatch]) -> int:
-        native = config.get_bool(self.link, "linkConfig.usingNative", True) and self._flag("allowLoadLocalInfile", True)
+        native = self.link.using_native and self._flag("allowLoadLocalInfile", True)
         table = self.table(schema, stage)
         rows = 0
 
@@ -392,7 +385,7 @@ class MysqlDialect(Dialect):
         return rows
 
     def _chunk_rows(self) -> int:
-        return max(1, config.get_int(self.link, "linkConfig.commitSize", 10000))
+        return max(1, self.link.commit_size or 10000)
 
     def _load_data(self, conn: Any, table: str, names: str, batches: Iterator[pa.RecordBatch]) -> bool:
         """Stream every batch as one LOAD DATA LOCAL INFILE; False (nothing consumed) when LOCAL is refused."""

@@ -17,7 +17,7 @@ from urllib.parse import quote, urlencode
 
 import pyarrow as pa
 
-from opencdm.connectors import config, egress
+from opencdm.connectors import egress
 from opencdm.connectors.arrow import conform, field_dialect, field_type, plain_type
 from opencdm.connectors.base import Chunk
 from opencdm.connectors.isolate import write_isolating
@@ -119,19 +119,14 @@ class PostgresDialect(Dialect):
     native_format = NATIVE_FORMAT
     deferred_primary_key = True
 
-    def validate(self) -> None:
-        config.require_server(self.link)
-
     def _uri(self, write: bool = True) -> str:
-        self.validate()
-        host = config.get_str(self.link, "linkConfig.host")
-        host = f"[{host}]" if ":" in host else host
-        user = quote(config.get_str(self.link, "linkConfig.username"), safe="")
-        password = quote(config.get_secret(self.link, "linkConfig.password"), safe="")
-        db = quote(config.get_str(self.link, "linkConfig.database", "postgres"), safe="")
+        link = self.link
+        host = f"[{link.host}]" if ":" in link.host else link.host
+        user = quote(link.username, safe="")
+        password = quote(link.password, safe="")
+        db = quote(link.database or "postgres", safe="")
         opts = {k: str(v) for k, v in self._options(write).items()}
-        port = config.get_int(self.link, "linkConfig.port")
-        return f"postgresql://{user}:{password}@{host}:{port}/{db}?{urlencode(opts, quote_via=quote)}"
+        return f"postgresql://{user}:{password}@{host}:{link.port}/{db}?{urlencode(opts, quote_via=quote)}"
 
     def check(self) -> None:
         with self.connect(LinkRejected) as conn:
@@ -152,7 +147,7 @@ class PostgresDialect(Dialect):
         dbapi = _driver()
         from adbc_driver_manager import Error
 
-        secret = config.get_secret(self.link, "linkConfig.password")
+        secret = self.link.password
         try:
             conn = dbapi.connect(self._uri(write), autocommit=autocommit)
         except Error as exc:
@@ -290,30 +285,27 @@ class PostgresDialect(Dialect):
 
     def _conninfo(self, write: bool) -> dict[str, Any]:
         """libpq keywords for psycopg: the same server, options and credentials as ``_uri``."""
-        self.validate()
-        info = {"host": config.get_str(self.link, "linkConfig.host"), "port": config.get_int(self.link, "linkConfig.port"),
-                "user": config.get_str(self.link, "linkConfig.username"),
-                "password": config.get_secret(self.link, "linkConfig.password"),
-                "dbname": config.get_str(self.link, "linkConfig.database", "postgres"), **self._options(write)}
+        link = self.link
+        info = {"host": link.host, "port": link.port, "user": link.username, "password": link.password,
+                "dbname": link.database or "postgres", **self._options(write)}
         return info
 
     def _options(self, write: bool) -> dict[str, Any]:
         """libpq options of every connection: ours, then ``useSSL`` and the ``jdbcProperties`` that mean
         something to libpq (PgJDBC names: currentSchema, ApplicationName, connectTimeout, sslmode, ssl);
         other properties are ignored."""
-        props = config.get_map(self.link, "linkConfig.jdbcProperties")
+        props = self.link.properties
         opts: dict[str, Any] = {"connect_timeout": int(props.get("connectTimeout") or 10),
                                 "application_name": props.get("ApplicationName") or "opencdm",
                                 "options": "-c TimeZone=UTC"}
         if props.get("currentSchema"):
             opts["options"] += " -c search_path=" + props["currentSchema"].replace(" ", r"\ ")
-        host = config.get_str(self.link, "linkConfig.host")
-        pinned = egress.address(host, config.get_int(self.link, "linkConfig.port"), self.ctx)
-        if pinned != host:  # connect where the allow-list check looked; TLS still verifies the name
+        pinned = egress.address(self.link.host, self.link.port, self.ctx)
+        if pinned != self.link.host:  # connect where the allow-list check looked; TLS still verifies the name
             opts["hostaddr"] = pinned
         if not write:  # reads (custom SQL included) cannot change anything
             opts["options"] += " -c default_transaction_read_only=on"
-        if config.get_bool(self.link, "linkConfig.useSSL") or props.get("ssl") == "true":
+        if self.link.use_ssl or props.get("ssl") == "true":
             opts["sslmode"] = "require"
         if props.get("sslmode"):
             opts["sslmode"] = props["sslmode"]
@@ -327,7 +319,7 @@ class PostgresDialect(Dialect):
             import psycopg
         except ImportError as exc:
             raise MissingDriver("The PostgreSQL COPY driver is missing: pip install 'psycopg[binary]'") from exc
-        secret = config.get_secret(self.link, "linkConfig.password")
+        secret = self.link.password
         try:
             conn = psycopg.connect(**self._conninfo(write), autocommit=autocommit)
         except psycopg.Error as exc:

@@ -20,7 +20,6 @@ from urllib.parse import quote
 
 import pyarrow as pa
 
-from opencdm.connectors import config
 from opencdm.connectors.arrow import field_dialect, field_type
 from opencdm.connectors.files.paths import confine
 from opencdm.connectors.isolate import write_isolating
@@ -66,8 +65,7 @@ class SqliteDialect(Dialect):
 
     def path(self) -> Path:
         """The database file, resolved; InvalidInput unless inside the project's file roots."""
-        config.require(self.link, "linkConfig.database")
-        return confine(config.get_str(self.link, "linkConfig.database"), self.ctx, "linkConfig.database")
+        return confine(self.link.database, self.ctx, "linkConfig.database")
 
     def validate(self) -> None:
         self.path()
@@ -173,7 +171,7 @@ class SqliteDialect(Dialect):
 
     def read(self, conn: Any, sql: str, params: Sequence[Any], schema: pa.Schema) -> Iterator[pa.RecordBatch]:
         """One statement, never two (see ``query``)."""
-        size = min(max(config.get_int(self.link, "linkConfig.fetchSize", 65536), 1024), 1 << 20)
+        size = min(max(self.link.fetch_size or 65536, 1024), 1 << 20)
         cur = conn.execute(sql, tuple(params))
         while rows := cur.fetchmany(size):
             cols = list(zip(*rows))

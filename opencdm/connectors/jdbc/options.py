@@ -1,0 +1,144 @@
+"""The inputs of ``generic-jdbc-connector`` parsed once into frozen objects: the link, the FROM job and
+the TO job. ``check_link``/``check_job`` at creation and the extractor, loader and dialects at run
+time build them with the same ``parse``, so what a link or job was accepted with is what runs.
+
+Nothing here does I/O. Parsing raises ``InvalidInput`` naming the input (``connectors.config``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from opencdm.connectors import config
+from opencdm.connectors.base import Inputs
+from opencdm.connectors.jdbc.sqltext import select_statement, sql_input
+from opencdm.errors import InvalidInput
+
+PREPARATIONS = ("DO_NOTHING", "CREATE_WHEN_NOT_EXIST", "DROP_AND_CREATE")
+BEFORE_IMPORT = ("none", "shouldClearTable", "whereClause")
+#: ``databaseType`` values whose links name a file instead of a server.
+FILE_DATABASES = frozenset({"SQLITE"})
+
+
+@dataclass(frozen=True)
+class JdbcLink:
+    """``linkConfig.*``: where the database is and how to talk to it."""
+
+    database_type: str
+    host: str | None = None
+    port: int | None = None
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    database: str | None = None
+    use_ssl: bool | None = None  # None: not given (MySQL then uses TLS when the server offers it)
+    properties: Mapping[str, str] = field(default_factory=dict)  # jdbcProperties
+    fetch_size: int | None = None
+    commit_size: int | None = None
+    using_native: bool = True
+
+    @property
+    def dialect_name(self) -> str:
+        """The SQL dialect the database speaks (DWS speaks PostgreSQL's)."""
+        from opencdm.connectors.jdbc.dialect import DIALECTS
+
+        return DIALECTS[self.database_type].name
+
+    @classmethod
+    def parse(cls, link: Inputs) -> JdbcLink:
+        """The link; a databaseType without a registered dialect is refused, naming the supported ones."""
+        from opencdm.connectors.jdbc.dialect import DIALECTS  # the registry imports this module
+
+        config.require(link, "linkConfig.databaseType")
+        kind = config.get_str(link, "linkConfig.databaseType").upper()
+        if kind not in DIALECTS:
+            supported = tuple(DIALECTS)
+            raise InvalidInput(f"Unsupported linkConfig.databaseType [{kind}]. Supported: "
+                               f"{', '.join(supported)}.", code="Cdm.0014")
+        if kind in FILE_DATABASES:
+            config.require(link, "linkConfig.database")
+        else:
+            config.require_server(link)
+        return cls(
+            database_type=kind, host=config.get_str(link, "linkConfig.host"),
+            port=config.get_int(link, "linkConfig.port"), username=config.get_str(link, "linkConfig.username"),
+            password=config.get_secret(link, "linkConfig.password"),
+            database=config.get_str(link, "linkConfig.database"),
+            use_ssl=config.get_bool(link, "linkConfig.useSSL") if config.given(link, "linkConfig.useSSL") else None,
+            properties=config.get_map(link, "linkConfig.jdbcProperties"),
+            fetch_size=config.get_int(link, "linkConfig.fetchSize"),
+            commit_size=config.get_int(link, "linkConfig.commitSize"),
+            using_native=config.get_bool(link, "linkConfig.usingNative", True),
+        )
+
+
+@dataclass(frozen=True)
+class JdbcFrom:
+    """``fromJobConfig.*``: a table, tables matching ``*`` patterns, or a query (``useSql``)."""
+
+    sql: str | None
+    schema_name: str | None
+    table_name: str | None
+    where: str | None
+    column_list: tuple[str, ...]
+    partition_column: str | None
+    boundary: str | None
+    allow_nulls: bool
+
+    @classmethod
+    def parse(cls, job: Inputs, link: JdbcLink) -> JdbcFrom:
+        """User SQL is checked as the link's database reads it (``sql_input``)."""
+        dialect = link.dialect_name
+        sql = None
+        if config.get_bool(job, "fromJobConfig.useSql"):
+            config.require(job, "fromJobConfig.sql")
+            sql = select_statement(config.get_str(job, "fromJobConfig.sql"), "fromJobConfig.sql", dialect)
+        else:
+            config.require(job, "fromJobConfig.tableName")
+        boundary = config.get_str(job, "fromJobConfig.boundaryQuery")
+        return cls(
+            sql=sql, schema_name=config.get_str(job, "fromJobConfig.schemaName"),
+            table_name=config.get_str(job, "fromJobConfig.tableName"),
+            where=sql_input(config.get_str(job, "fromJobConfig.whereClause"), "fromJobConfig.whereClause", dialect),
+            column_list=tuple(config.get_list(job, "fromJobConfig.columnList")),
+            partition_column=config.get_str(job, "fromJobConfig.partitionColumn"),
+            boundary=select_statement(boundary, "fromJobConfig.boundaryQuery", dialect) if boundary else None,
+            allow_nulls=config.get_bool(job, "fromJobConfig.allowNullValueInPartitionColumn", True),
+        )
+
+
+@dataclass(frozen=True)
+class JdbcTo:
+    """``toJobConfig.*``: the target table, how to prepare it and what to clear before loading."""
+
+    schema_name: str | None
+    table_name: str
+    column_list: tuple[str, ...]
+    preparation: str
+    clear: bool
+    delete_where: str | None
+    use_nullable: bool
+    extend_chars: bool
+    orientation: str | None  # DWS table options on auto-create
+    is_compress: bool
+
+    @classmethod
+    def parse(cls, job: Inputs, link: JdbcLink) -> JdbcTo:
+        dialect = link.dialect_name
+        config.require(job, "toJobConfig.tableName")
+        before = config.get_enum(job, "toJobConfig.beforeImportType", BEFORE_IMPORT, "none")
+        if before == "whereClause":
+            config.require(job, "toJobConfig.whereClause")
+        where = config.get_str(job, "toJobConfig.whereClause")
+        return cls(
+            schema_name=config.get_str(job, "toJobConfig.schemaName"),
+            table_name=config.get_str(job, "toJobConfig.tableName"),
+            column_list=tuple(config.get_list(job, "toJobConfig.columnList")),
+            preparation=config.get_enum(job, "toJobConfig.tablePreparation", PREPARATIONS, "DO_NOTHING"),
+            clear=before == "shouldClearTable" or config.get_bool(job, "toJobConfig.shouldClearTable"),
+            delete_where=sql_input(where, "toJobConfig.whereClause", dialect) if before == "whereClause" else None,
+            use_nullable=config.get_bool(job, "toJobConfig.useNullable"),
+            extend_chars=config.get_bool(job, "toJobConfig.extendCharLength"),
+            orientation=config.get_enum(job, "toJobConfig.orientation", ("ROW", "COLUMN")),
+            is_compress=config.get_bool(job, "toJobConfig.isCompress"),
+        )
