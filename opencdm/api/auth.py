@@ -96,7 +96,8 @@ def from_body(pending: PendingSignature, method: str, raw_path: bytes, raw_query
         log.info("AK/SK signature mismatch for ak %s from %s", _mask(pending.access), pending.client)
         raise AuthError(_IAM + "verify aksk signature fail")
     lockout.success((pending.access, pending.client))
-    if method.upper() in STATE_CHANGING:
+    changing = method.upper() in STATE_CHANGING
+    if changing:
         expires = now_ms() + 2 * settings.signature_skew_seconds * 1000  # the date may be skewed either way
         with store.session() as session:
             fresh = credentials.remember_signature(session, pending.signature, expires)
@@ -104,7 +105,7 @@ def from_body(pending: PendingSignature, method: str, raw_path: bytes, raw_query
             log.info("replayed signature refused for ak %s from %s", _mask(pending.access), pending.client)
             raise AuthError(_IAM + "this signed request was already received; sign every request anew")
     return Caller(project_id=pending.project_id, user_name=pending.user_name, method="aksk",
-                  signature=pending.signature if method.upper() in STATE_CHANGING else None)
+                  signature=pending.signature if changing else None)
 
 
 def release(caller: Caller, store: Any) -> None:

@@ -26,11 +26,11 @@ from starlette.datastructures import Headers
 from opencdm.api import auth
 from opencdm.api.errors import response
 from opencdm.errors import CdmError, InvalidInput, TooLarge
+from opencdm.text import has_control
 
 #: Bodies of the unauthenticated login route stay small whatever the API's limit.
 LOGIN_BODY_BYTES = 16 << 10
 _ENCODED_SLASH = re.compile(rb"%2f", re.I)
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def check_target(scope: dict) -> None:
@@ -38,9 +38,9 @@ def check_target(scope: dict) -> None:
     raw = scope.get("raw_path") or scope["path"].encode("utf-8")
     if _ENCODED_SLASH.search(raw):
         raise InvalidInput("A path segment cannot hold an encoded '/' (%2F): no CDM name contains '/'.")
-    if _CONTROL.search(unquote(raw.decode("latin-1"))) or _CONTROL.search(scope["path"]):
+    if has_control(scope["path"]):  # the path as the server decoded it
         raise InvalidInput("The path cannot hold control characters.")
-    if _CONTROL.search(unquote(scope.get("query_string", b"").decode("latin-1").replace("+", " "))):
+    if has_control(unquote(scope.get("query_string", b"").decode("latin-1"))):
         raise InvalidInput("The query string cannot hold control characters.")
 
 
@@ -54,11 +54,15 @@ async def read_body(receive, limit: int) -> bytes:
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
-            raise TooLarge(f"The request body is larger than {limit} bytes (OPENCDM_MAX_BODY_BYTES).")
+            raise _too_large(limit)
         chunks.append(chunk)
         if not message.get("more_body"):
             break
     return b"".join(chunks)
+
+
+def _too_large(limit: int) -> TooLarge:
+    return TooLarge(f"The request body is larger than {limit} bytes (OPENCDM_MAX_BODY_BYTES).")
 
 
 def _replay(body: bytes, receive):
@@ -114,7 +118,7 @@ class Guard:
         headers = Headers(scope=scope)
         length = headers.get("content-length", "")
         if length.isdigit() and int(length) > limit:
-            raise TooLarge(f"The request body is larger than {limit} bytes (OPENCDM_MAX_BODY_BYTES).")
+            raise _too_large(limit)
         if not api:
             return await read_body(receive, limit)
         client = (scope.get("client") or ("unknown", 0))[0]

@@ -18,8 +18,11 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from opencdm.errors import AuthError, InvalidInput, Throttled
 from opencdm.store import credentials
 from opencdm.store.db import now_ms
+from opencdm.text import has_control
 
 router = APIRouter(tags=["iam"])
+#: How long a login waits for a free password-hashing slot before it is told to retry (429).
+HASH_WAIT_SECONDS = 2.0
 
 
 class _Model(BaseModel):
@@ -82,14 +85,14 @@ def _parse(raw: bytes) -> tuple[str, str, str | None]:
         project = auth.scope.project.id or auth.scope.project.name
     user = auth.identity.password.user
     for text in (user.name, user.password, project or ""):
-        if any(ord(ch) < 32 or ord(ch) == 127 for ch in text):
+        if has_control(text):
             raise InvalidInput("User names, passwords and project ids cannot contain control characters.")
     return user.name, user.password, project
 
 
 def _login(state: Any, name: str, password: str, project: str | None) -> tuple[str, int, str, str] | None:
     throttle = state.login
-    if not throttle.hashing.acquire():
+    if not throttle.hashing.acquire(timeout=HASH_WAIT_SECONDS):
         raise Throttled("Too many logins are being checked at once; retry shortly.", retry_after=1)
     try:
         with state.store.session() as session:

@@ -14,13 +14,13 @@ from sqlalchemy.orm import Session
 from opencdm import connectors
 from opencdm.api import views
 from opencdm.api.deps import CallerDep, StoreDep, SupervisorDep
-from opencdm.store import status as st
 from opencdm.engine.dirty import dirty_spec
 from opencdm.engine.options import DriverOptions
 from opencdm.errors import Conflict, InvalidInput
 from opencdm.store import clusters as cluster_store
 from opencdm.store import jobs as job_store
 from opencdm.store import links as link_store
+from opencdm.store import status as st
 from opencdm.store import submissions as submission_store
 from opencdm.store.tables import Cluster
 from opencdm.wire.jobs import JobIn, JobsIn, JobType, RandomClusterJobsIn, StartJobIn

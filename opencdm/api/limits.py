@@ -75,7 +75,7 @@ class LoginThrottle:
         self.per_user = FailureGate(settings.login_failures_per_user, 1.0, backoff=True, max_seconds=window,
                                     clock=clock)
         self.per_client = FailureGate(settings.login_failures_per_client, window, clock=clock)
-        self.hashing = Slots(settings.login_concurrency, wait=2.0)
+        self.hashing = threading.BoundedSemaphore(settings.login_concurrency)
 
     def wait(self, user: str, client: str) -> float:
         return max(self.per_user.remaining(user), self.per_client.remaining(client))
@@ -86,17 +86,3 @@ class LoginThrottle:
 
     def succeeded(self, user: str) -> None:
         self.per_user.success(user)
-
-
-class Slots:
-    """At most ``n`` holders at once; ``acquire`` waits up to ``wait`` seconds, then gives up (False)."""
-
-    def __init__(self, n: int, wait: float) -> None:
-        self._sem = threading.BoundedSemaphore(n)
-        self.wait = wait
-
-    def acquire(self) -> bool:
-        return self._sem.acquire(timeout=self.wait)
-
-    def release(self) -> None:
-        self._sem.release()

@@ -73,15 +73,21 @@ class Supervisor:
         self.settings = settings
         self._lifecycle = ThreadPoolExecutor(2, thread_name_prefix="run-recovery")
         self.runtimes = Runtimes(store, settings, worker_init)
+        self._contexts: dict[str, ConnectorContext] = {}
         #: Where local runs keep their cancel flag and progress files (see clusters.local.LocalControl).
         self.control_root = settings.control_root
 
     def context(self, project_id: str) -> ConnectorContext:
-        """What connectors of ``project_id`` may reach: its own file root, shared roots, allowed hosts."""
-        root = self.settings.project_root(project_id)
-        shared = self.settings.shared_roots(project_id)
-        return ConnectorContext(file_root=str(root), allowed_dirs=(str(root), *(str(d) for d in shared)),
-                                egress=tuple(self.settings.link_egress_allow))
+        """What connectors of ``project_id`` may reach: its own file root, shared roots, allowed hosts.
+        Built (and the root created) once per project: settings do not change while the server runs."""
+        ctx = self._contexts.get(project_id)
+        if ctx is None:
+            root = self.settings.project_root(project_id)
+            shared = self.settings.shared_roots(project_id)
+            ctx = self._contexts[project_id] = ConnectorContext(
+                file_root=str(root), allowed_dirs=(str(root), *(str(d) for d in shared)),
+                egress=tuple(self.settings.link_egress_allow))
+        return ctx
 
     # -- server lifecycle --------------------------------------------------------------------------
 

@@ -8,10 +8,10 @@ leave this module in the clear except as return values: SKs are stored encrypted
 from __future__ import annotations
 
 import base64
-import logging
 import functools
 import hashlib
 import hmac
+import logging
 import secrets
 import string
 
@@ -24,6 +24,7 @@ from opencdm.settings import PROJECT_ID
 from opencdm.store.db import now_ms
 from opencdm.store.secrets import LEGACY_PREFIX, SecretBox, credential_context
 from opencdm.store.tables import Credential, SeenSignature, Token, User
+from opencdm.text import has_control
 
 log = logging.getLogger("opencdm.store")
 _AK_ALPHABET = string.ascii_uppercase + string.digits
@@ -127,7 +128,7 @@ def create_user(session: Session, name: str, password: str, project_id: str) -> 
     """Create a password user of ``project_id``; a taken name raises ``Conflict``."""
     if not name or not password:
         raise InvalidInput("User name and password cannot be left blank.")
-    if any(ord(ch) < 32 or ord(ch) == 127 for ch in name):
+    if has_control(name):
         raise InvalidInput("A user name cannot contain control characters.")
     check_project_id(project_id)
     user = User(name=name, password_hash=hash_password(password), project_id=project_id, created=now_ms())

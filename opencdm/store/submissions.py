@@ -7,8 +7,8 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from opencdm.store.status import ACTIVE, BOOTING
 from opencdm.store.db import now_ms
+from opencdm.store.status import ACTIVE, BOOTING
 from opencdm.store.tables import Job, Submission
 
 

@@ -7,6 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from opencdm.text import has_control
+
 
 class Wire(BaseModel):
     """Base for wire models: wire names via aliases, unknown keys kept (clients send Sqoop extras).
@@ -21,17 +23,14 @@ class Wire(BaseModel):
         return self.model_dump(by_alias=True, exclude_none=True)
 
 
-#: Control characters no text input may hold (tab, line feed and carriage return stay: SQL has them).
-_CONTROL = frozenset(chr(c) for c in range(32) if chr(c) not in "\t\n\r") | {"\x7f"}
-
-
 def _control_path(value: Any, path: str) -> str | None:
-    """The path of the first string (key or value) in ``value`` holding a control character."""
+    """The path of the first string in ``value`` holding a control character: values may hold tabs
+    and line breaks (SQL has them), keys nothing of the kind."""
     if isinstance(value, str):
-        return path if not _CONTROL.isdisjoint(value) else None
+        return path if has_control(value, allow_whitespace=True) else None
     if isinstance(value, dict):
         for key, item in value.items():
-            if isinstance(key, str) and (not _CONTROL.isdisjoint(key) or "\n" in key or "\t" in key):
+            if isinstance(key, str) and has_control(key):
                 return f"{path}.{key!r}" if path else repr(key)
             if found := _control_path(item, f"{path}.{key}" if path else str(key)):
                 return found

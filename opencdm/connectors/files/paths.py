@@ -12,12 +12,13 @@ from pathlib import Path
 
 from opencdm.connectors.base import ConnectorContext
 from opencdm.errors import InvalidInput
+from opencdm.text import has_control
 
 
 def confine(value: str, ctx: ConnectorContext, name: str, *, base: str | None = None) -> Path:
     """``value`` resolved against ``base`` (default: the project's root); InvalidInput naming the
     input ``name`` unless it lands inside one of ``ctx.allowed_dirs``."""
-    if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
+    if has_control(value):
         raise InvalidInput(f"{name} must not contain control characters.", code="Cdm.0014")
     given = Path(value)
     path = (given if given.is_absolute() else Path(base or ctx.file_root) / given).resolve()

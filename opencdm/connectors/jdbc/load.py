@@ -13,7 +13,8 @@ from opencdm.connectors.jdbc import staging
 from opencdm.connectors.jdbc.dialect import Column, _label, _missing_table, dialect_for
 from opencdm.connectors.jdbc.options import JdbcTo
 from opencdm.connectors.jdbc.sqltext import (
-    PART_COLUMN, create_table_sql, extend_char_length, match_columns, primary_key_targets, quote_ident, stage_name, where_group
+    PART_COLUMN, create_table_sql, extend_char_length, match_columns, primary_key_targets, quote_ident, stage_name,
+    where_group,
 )
 from opencdm.errors import InvalidInput, LoadFailed
 
@@ -176,8 +177,9 @@ class JdbcLoader(Loader):
                 if not exists:
                     if self.preparation == "DO_NOTHING":
                         raise _missing_table(self.label)
-                    d.execute(conn, create_table_sql(self.table, self._final_columns(conn, targets, fields), q,
-                                                     primary_key_targets(targets, fields), d.table_options(self.options)))
+                    columns = self._final_columns(conn, targets, fields)
+                    d.execute(conn, create_table_sql(self.table, columns, q, primary_key_targets(targets, fields),
+                                                     d.table_options(self.options)))
                 by_name = {c.name: c for c in d.columns(conn, self.schema_name, self.table_name)}
                 names = match_columns(targets, list(by_name), self.label)
                 if self.clear:

@@ -18,8 +18,9 @@
 * Sessions run in strict SQL mode with ``time_zone='+00:00'``, so a value that does not fit its
   target column fails the job instead of being truncated.
 
-Type mapping and value formatting live in ``mysql_types``, the LOCAL INFILE guard in
-``mysql_infile``; docs/types.md has the whole matrix.
+Type mapping and value formatting live in ``types``, reads in ``read``, stage writes in ``write``,
+the LOCAL INFILE guard in ``infile`` and driver errors in ``errors``; docs/types.md has the whole
+matrix.
 
 MySQL has no transactional DDL: ``DROP_AND_CREATE`` drops and re-creates the target before the
 move, so a move that fails after that leaves the new, empty table behind.
@@ -27,31 +28,25 @@ move, so a move that fails after that leaves the new, empty table behind.
 
 from __future__ import annotations
 
-import itertools
-import logging
 import re
-import uuid
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
-from urllib.parse import quote
 
 import pyarrow as pa
 
-from opencdm.connectors import config, egress
+from opencdm.connectors import config
 from opencdm.connectors.arrow import PK_KEY, field_dialect, field_type, plain_type
 from opencdm.connectors.jdbc.dialect import Column, Dialect
 from opencdm.connectors.jdbc.mysql import infile as infile_mod
 from opencdm.connectors.jdbc.mysql import types
-from opencdm.connectors.jdbc.sqltext import PART_COLUMN, derived_table, int_literal, quote_ident, sql_input
-from opencdm.errors import (
-    CDM_CODES, CdmError, ExtractFailed, LinkRejected, LinkUnreachable, LoadFailed, MissingDriver
-)
-
-log = logging.getLogger(__name__)
+from opencdm.connectors.jdbc.mysql.errors import driver_error, pymysql_module
+from opencdm.connectors.jdbc.mysql.read import MysqlReads
+from opencdm.connectors.jdbc.mysql.write import MysqlWrites
+from opencdm.connectors.jdbc.sqltext import derived_table, int_literal
+from opencdm.errors import CdmError, LinkRejected
 
 SQL_MODE = "STRICT_ALL_TABLES,ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION,NO_AUTO_VALUE_ON_ZERO"
-TABLE_OPTIONS = "ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"
 _COLUMNS = """SELECT COLUMN_NAME, DATA_TYPE, COLUMN_TYPE, IS_NULLABLE, NUMERIC_PRECISION, NUMERIC_SCALE
 FROM information_schema.COLUMNS
 WHERE TABLE_SCHEMA = COALESCE(%s, DATABASE()) AND CAST(TABLE_NAME AS BINARY) = CAST(%s AS BINARY)
@@ -65,59 +60,7 @@ _JSON_CHECKS = """SELECT CHECK_CLAUSE FROM information_schema.CHECK_CONSTRAINTS
 WHERE CONSTRAINT_SCHEMA = COALESCE(%s, DATABASE()) AND CAST(TABLE_NAME AS BINARY) = CAST(%s AS BINARY)"""
 
 
-def _pymysql() -> Any:
-    try:
-        import pymysql
-    except ImportError as exc:
-        raise MissingDriver("The MySQL driver is missing: pip install pymysql") from exc
-    return pymysql
-
-
-def _connectorx() -> Any:
-    try:
-        import connectorx
-    except ImportError as exc:
-        raise MissingDriver("The MySQL reader is missing: pip install connectorx") from exc
-    return connectorx
-
-
 # --- error translation --------------------------------------------------------------------------
-
-_CX_ERROR = re.compile(r"ERROR (\d+) \(([0-9A-Z]{5})\): (.*?)\s*\}?\s*$", re.S)
-
-
-def _scrub(text: str, secret: str | None) -> str:
-    line = " ".join(str(text).split())[:500].rstrip(".")
-    return line.replace(secret, "***") if secret else line
-
-
-def _translate(code: int, message: str, failure: type[CdmError], table: str | None, secret: str | None) -> CdmError:
-    cause = _scrub(message, secret)
-    if code == 1146:
-        m = re.search(r"Table '([^']+)' doesn't exist", cause)
-        return LinkRejected(CDM_CODES["Cdm.0900"] % (m.group(1) if m else table), code="Cdm.0900")
-    if code in (1044, 1045, 1698, 1251, 2059):
-        return LinkRejected(f"{CDM_CODES['Cdm.0950']} Cause: {cause}.", code="Cdm.0950")
-    if code == 1049:
-        return LinkRejected(CDM_CODES["Cdm.0901"] % cause, code="Cdm.0901")
-    if code in (2002, 2003, 2005, 2006, 2013, 2026, 1040, 1053, 1129, 1927):
-        return LinkUnreachable(CDM_CODES["Cdm.0901"] % cause, code="Cdm.0901")
-    return failure(CDM_CODES["Cdm.0902"] % cause, code="Cdm.0902")
-
-
-def _driver_error(exc: Exception, failure: type[CdmError], table: str | None, secret: str | None) -> CdmError:
-    args = getattr(exc, "args", ())
-    code = args[0] if args and isinstance(args[0], int) else 0
-    message = args[1] if len(args) > 1 else str(exc)
-    return _translate(code, str(message), failure, table, secret)
-
-
-def _reader_error(exc: BaseException, failure: type[CdmError], table: str | None, secret: str | None) -> CdmError:
-    """connectorx raises RuntimeError (and, on values it cannot decode, a Rust panic) with text only."""
-    m = _CX_ERROR.search(str(exc))
-    if m:
-        return _translate(int(m.group(1)), m.group(3), failure, table, secret)
-    return failure(CDM_CODES["Cdm.0233"] % _scrub(str(exc), secret), code="Cdm.0233")
 
 
 def _bind(sql: str, params: Sequence[Any]) -> tuple[str, tuple | None]:
@@ -131,24 +74,9 @@ def _bind(sql: str, params: Sequence[Any]) -> tuple[str, tuple | None]:
     return sql, tuple(params)
 
 
-def _literal(conn: Any, value: Any) -> str:
-    """A bound value as a literal that reads the same under any sql_mode (connectorx reads on a session
-    of its own, with the server's sql_mode): text as hex, since with NO_BACKSLASH_ESCAPES a quote that
-    PyMySQL escaped with a backslash would end the string and let the rest of a value run as SQL."""
-    if isinstance(value, str):
-        return f"_utf8mb4 X'{value.encode().hex()}'" if value else "''"
-    if isinstance(value, (bytes, bytearray)):
-        return f"X'{bytes(value).hex()}'"
-    return conn.literal(value)  # numbers, dates and times: no quote or backslash inside
-
-
-def _is_panic(exc: BaseException) -> bool:
-    return type(exc).__name__ == "PanicException"
-
-
 # --- the dialect --------------------------------------------------------------------------------
 
-class MysqlDialect(Dialect):
+class MysqlDialect(MysqlReads, MysqlWrites, Dialect):
     name = "mysql"
     q = "`"
     transactional_ddl = False  # DDL commits on its own: new targets are built aside, then RENAME TABLE
@@ -187,18 +115,18 @@ class MysqlDialect(Dialect):
     @contextmanager
     def connect(self, failure: type[CdmError], table: str | None = None, write: bool = False,
                 infile: bool = False) -> Iterator[Any]:
-        pymysql = _pymysql()
+        pymysql = pymysql_module()
         secret = self.link.password
         try:
             conn = infile_mod.connection_class()(**self._kwargs(), local_infile=infile)
             with conn.cursor() as cur:
                 cur.execute("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
         except pymysql.MySQLError as exc:
-            raise _driver_error(exc, LinkRejected, table, secret) from exc
+            raise driver_error(exc, LinkRejected, table, secret) from exc
         try:
             yield conn
         except pymysql.MySQLError as exc:
-            raise _driver_error(exc, failure, table, secret) from exc
+            raise driver_error(exc, failure, table, secret) from exc
         except pa.ArrowException as exc:
             raise failure(str(exc)) from exc
         finally:
@@ -298,139 +226,7 @@ class MysqlDialect(Dialect):
 
     # reads ----------------------------------------------------------------------------------------
 
-    def _fetch_size(self) -> int:
-        return min(max(self.link.fetch_size or 65536, 1024), 1 << 20)
-
-    def read(self, conn: Any, sql: str, params: Sequence[Any], schema: pa.Schema) -> Iterator[pa.RecordBatch]:
-        if params:
-            sql = re.sub(r"\x00(\d+)\x00", lambda m: _literal(conn, params[int(m.group(1)) - 1]), sql)
-        reader = self._read_driver if self.ssl() else self._read_connectorx
-        for batch in reader(conn, sql, schema):
-            if batch.num_rows:
-                yield pa.RecordBatch.from_arrays([types.convert(c, f) for c, f in zip(batch.columns, schema)],
-                                                 schema=schema)
-
-    def address(self) -> str:
-        """The host to connect to: its checked address when the operator set an egress allow-list."""
-        return egress.address(self.link.host, self.link.port, self.ctx)
-
-    def _cx_url(self) -> str:
-        host = self.address()
-        host = f"[{host}]" if ":" in host else host
-        user = quote(self.link.username, safe="")
-        password = quote(self.link.password, safe="")
-        db = quote(self.link.database or "", safe="")
-        port = self.link.port
-        return f"mysql://{user}:{password}@{host}:{port}/{db}?prefer_socket=false"
-
-    def _read_connectorx(self, conn: Any, sql: str, schema: pa.Schema) -> Iterator[pa.RecordBatch]:
-        """connectorx's MySQL client asks for CLIENT_MULTI_STATEMENTS, and runs a query it fails to
-        prepare (as a second statement makes it) again as plain text: so ``sql`` must be one statement."""
-        sql = sql_input(sql, "The query read", self.name, statement=True)
-        cx = _connectorx()
-        if self._mariadb(conn):  # a stalled consumer must not time the stream out
-            sql = f"SET STATEMENT net_write_timeout=86400, max_statement_time=0 FOR {sql}"
-        secret = self.link.password
-        try:
-            reader = cx.read_sql(self._cx_url(), sql, return_type="arrow_stream", batch_size=self._fetch_size())
-            yield from reader
-        except (RuntimeError, pa.ArrowException) as exc:
-            raise _reader_error(exc, ExtractFailed, None, secret) from exc
-        except BaseException as exc:
-            if _is_panic(exc):
-                raise _reader_error(exc, ExtractFailed, None, secret) from None
-            raise
-
-    def _read_driver(self, conn: Any, sql: str, schema: pa.Schema) -> Iterator[pa.RecordBatch]:
-        pymysql = _pymysql()
-        size = self._fetch_size()
-        with conn.cursor(pymysql.cursors.SSCursor) as cur:
-            cur.execute(sql)
-            while rows := cur.fetchmany(size):
-                yield pa.RecordBatch.from_arrays([pa.array(col) for col in zip(*rows)], names=schema.names)
-
     # writes ---------------------------------------------------------------------------------------
-
-    def create_stage(self, conn: Any, schema: str | None, stage: str, fields: pa.Schema) -> None:
-        table = self.table(schema, stage)
-        cols = [f"{quote_ident(f.name, self.q)} {types.stage_type(f.type)}" for f in fields if f.name != PART_COLUMN]
-        self.execute(conn, f"DROP TABLE IF EXISTS {table}")
-        self.execute(conn, f"CREATE TABLE {table} ({', '.join(cols)}, {PART_COLUMN} int NOT NULL) {TABLE_OPTIONS}")
-
-    def load_stage(self, schema: str | None, stage: str, index: int, batches: Iterable[pa.RecordBatch]) -> int:
-        native = self.link.using_native and self._flag("allowLoadLocalInfile", True)
-        table = self.table(schema, stage)
-        rows = 0
-
-        def feed() -> Iterator[pa.RecordBatch]:
-            nonlocal rows
-            for batch in batches:
-                if batch.num_rows:
-                    rows += batch.num_rows
-                    part = pa.nulls(batch.num_rows, pa.int32()).fill_null(index)
-                    yield pa.RecordBatch.from_arrays([*batch.columns, part],
-                                                     schema=batch.schema.append(pa.field(PART_COLUMN, pa.int32())))
-
-        with self.connect(LoadFailed, stage, write=True, infile=native) as conn, self.transaction(conn):
-            self.execute(conn, f"DELETE FROM {table} WHERE {PART_COLUMN} = {int(index)}")
-            it = feed()
-            first = next(it, None)
-            if first is None:
-                return 0
-            names = ", ".join(quote_ident(n, self.q) for n in first.schema.names)
-            source = itertools.chain((first,), it)
-            if native and self._load_data(conn, table, names, source):
-                return rows
-            self._insert(conn, table, names, source)
-        return rows
-
-    def _chunk_rows(self) -> int:
-        return max(1, self.link.commit_size or 10000)
-
-    def _load_data(self, conn: Any, table: str, names: str, batches: Iterator[pa.RecordBatch]) -> bool:
-        """Stream every batch as one LOAD DATA LOCAL INFILE; False (nothing consumed) when LOCAL is refused."""
-        pymysql = _pymysql()
-        infile = infile_mod.Infile(f"opencdm-{uuid.uuid4().hex}.tsv", (types.tsv(b) for b in batches))
-        conn.opencdm_infile = infile
-        try:
-            self.execute(conn, f"LOAD DATA LOCAL INFILE '{infile.name}' INTO TABLE {table} CHARACTER SET binary"
-                               f" FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n' ({names})")
-        except pymysql.MySQLError as exc:
-            infile.reraise()
-            if exc.args and exc.args[0] in (1148, 3948, 4166) and not infile.started:
-                log.warning("The server refuses LOAD DATA LOCAL INFILE (%s); loading with INSERT statements", exc)
-                return False
-            raise
-        finally:
-            conn.opencdm_infile = None
-        infile.reraise()
-        self._raise_warnings(conn)
-        return True
-
-    def _raise_warnings(self, conn: Any) -> None:
-        """LOAD DATA LOCAL turns conversion errors into warnings: any warning fails the load."""
-        result = getattr(conn, "_result", None)
-        if result is not None and getattr(result, "warning_count", 0):
-            shown = self.query(conn, "SHOW WARNINGS LIMIT 3")
-            raise LoadFailed(CDM_CODES["Cdm.0234"] % "; ".join(f"{w[2]}" for w in shown), code="Cdm.0234")
-
-    def _insert(self, conn: Any, table: str, names: str, batches: Iterator[pa.RecordBatch]) -> None:
-        chunk = self._chunk_rows()
-        limit = max(1 << 16, min(int(getattr(conn, "max_allowed_packet", 16 << 20)), 64 << 20) - 4096)
-        head = f"INSERT INTO {table} ({names}) VALUES ".encode()
-        for batch in batches:
-            for start in range(0, batch.num_rows, chunk):
-                self._insert_rows(conn, head, types.sql_rows(batch.slice(start, chunk)), limit)
-
-    def _insert_rows(self, conn: Any, head: bytes, rows: pa.Array, limit: int) -> None:
-        body = types.values_buffer(rows)
-        if len(body) + len(head) > limit and len(rows) > 1:
-            half = len(rows) // 2
-            self._insert_rows(conn, head, rows.slice(0, half), limit)
-            self._insert_rows(conn, head, rows.slice(half), limit)
-            return
-        with conn.cursor() as cur:
-            cur.execute(head + bytes(body[:-1]))  # drop the trailing comma
 
     def ddl_type(self, conn: Any, f: pa.Field) -> str:
         declared = field_type(f)

@@ -7,10 +7,8 @@ Reads are binary ``COPY (query) TO STDOUT`` decoded into Arrow in C; stage write
 
 from __future__ import annotations
 
-import itertools
-import json
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -19,12 +17,9 @@ import pyarrow as pa
 
 from opencdm.connectors import egress
 from opencdm.connectors.arrow import conform, field_dialect, field_type, plain_type
-from opencdm.connectors.base import Chunk
-from opencdm.connectors.isolate import write_isolating
-from opencdm.connectors.jdbc import staging
-from opencdm.connectors.jdbc.adbc import Feed
 from opencdm.connectors.jdbc.dialect import Column, Dialect
 from opencdm.connectors.jdbc.postgresql import types
+from opencdm.connectors.jdbc.postgresql.load import PostgresLoads
 from opencdm.connectors.jdbc.sqltext import derived_table, quote_ident, sql_literal
 from opencdm.errors import (
     CDM_CODES, CdmError, ExtractFailed, LinkRejected, LinkUnreachable, LoadFailed, MissingDriver
@@ -55,15 +50,6 @@ BATCH_BYTES = 1 << 20
 NATIVE_FORMAT = "postgresql-copy-binary"
 #: A native chunk is handed on at this size, or after this long when the source is slow.
 CHUNK_BYTES, CHUNK_SECONDS = 1 << 18, 0.5
-_NOT_NULL = """
-SELECT a.attname FROM pg_catalog.pg_attribute a
-WHERE a.attrelid = pg_catalog.to_regclass($1)::oid AND a.attnum > 0 AND NOT a.attisdropped AND a.attnotnull"""
-_CHECKS = """
-SELECT pg_catalog.pg_get_constraintdef(c.oid), pg_catalog.array_to_json(ARRAY(
-         SELECT a.attname FROM pg_catalog.pg_attribute a WHERE a.attrelid = c.conrelid AND a.attnum = ANY(c.conkey)))::text
-FROM pg_catalog.pg_constraint c WHERE c.conrelid = pg_catalog.to_regclass($1)::oid AND c.contype = 'c'"""
-_KEY_COMMENT = "opencdm primary key: "  # an owned stage's deferred key, as JSON, until commit builds it
-_LOAD_TABLE = "opencdm_load"  # per-load temporary table for types ADBC cannot write directly
 
 
 def _driver() -> Any:
@@ -112,7 +98,7 @@ def _connect_error(exc: Exception, secret: str | None) -> CdmError:
     return LinkUnreachable(CDM_CODES["Cdm.0901"] % cause, code="Cdm.0901")
 
 
-class PostgresDialect(Dialect):
+class PostgresDialect(PostgresLoads, Dialect):
     name = "postgresql"
     typed_stage = True
     scratch_table = "UNLOGGED "
@@ -268,7 +254,6 @@ class PostgresDialect(Dialect):
                 if batch.num_rows:
                     yield conform(batch, schema)
 
-
     def ddl_type(self, conn: Any, f: pa.Field) -> str:
         declared = field_type(f)
         if declared and types.PORTABLE.match(declared):
@@ -281,7 +266,7 @@ class PostgresDialect(Dialect):
     def clear_sql(self, table: str) -> str:
         return f"TRUNCATE TABLE {table}"
 
-    # -- typed staging and the binary COPY passthrough ------------------------------------------
+    # -- psycopg connections (catalog, DDL, commits, COPY) ------------------------------------------
 
     def _conninfo(self, write: bool) -> dict[str, Any]:
         """libpq keywords for psycopg: the same server, options and credentials as ``_uri``."""
@@ -331,100 +316,6 @@ class PostgresDialect(Dialect):
         finally:
             conn.close()
 
-    def load_typed(self, schema: str | None, stage: str, index: int, batches: Iterable[pa.RecordBatch],
-                   dirty: Any = None) -> int:
-        ledger = self.table(schema, staging.ledger_name(stage))
-        # BEGIN/COMMIT by hand: ADBC's own transactions refuse ROLLBACK TO SAVEPOINT after an error
-        with self.connect_adbc(LoadFailed, stage, write=True, autocommit=True) as conn, self._begin(conn):
-            done = staging.claim(lambda s: self.execute(conn, s), lambda s: self.query(conn, s), ledger, index)
-            if done is not None:
-                staging.drain(batches)
-                return done
-            it = iter(batches)
-            first = next(it, None)
-            rows = 0 if first is None else self._write(conn, schema, stage, itertools.chain((first,), it),
-                                                       first.schema, dirty)
-            self.execute(conn, staging.record_sql(ledger, index, rows))
-            return rows
-
-    @contextmanager
-    def _begin(self, conn: Any) -> Iterator[None]:
-        self.execute(conn, "BEGIN")
-        try:
-            yield
-        except BaseException:
-            try:
-                self.execute(conn, "ROLLBACK")
-            except Exception:  # the original error matters more than a failed rollback
-                pass
-            raise
-        self.execute(conn, "COMMIT")
-
-    def _write(self, conn: Any, schema: str | None, stage: str, batches: Iterator[pa.RecordBatch],
-               source: pa.Schema, dirty: Any) -> int:
-        cols = self.columns(conn, schema, stage) or []
-        plan = types.write_plan(cols, source)
-        if plan is not None and dirty is None:  # the fast path: one binary COPY straight into the stage
-            with conn.cursor() as cur:
-                return Feed(batches, lambda b: conform(b, plan)).ingest(cur, stage, plan, db_schema_name=schema)
-        # batch by batch: types ADBC cannot write go through a temporary table and a CAST; with
-        # ``dirty``, each batch under a savepoint so rejected rows can be bisected out
-        if plan is None:
-            plain = pa.schema([pa.field(f.name, plain_type(f.type)) for f in source])
-            with conn.cursor() as cur:
-                cur.adbc_ingest(_LOAD_TABLE, plain.empty_table(), mode="create", temporary=True)
-            exprs = ", ".join(self.cast(quote_ident(f.name), c) for f, c in zip(source, cols))
-            names = ", ".join(quote_ident(c.name) for c in cols)
-            move = f"INSERT INTO {self.table(schema, stage)} ({names}) SELECT {exprs} FROM pg_temp.{_LOAD_TABLE}"
-
-            def write(batch: pa.RecordBatch) -> None:
-                with conn.cursor() as cur:
-                    cur.adbc_ingest(_LOAD_TABLE, conform(batch, plain), mode="append", temporary=True)
-                self.execute(conn, move)
-                self.execute(conn, f"TRUNCATE pg_temp.{_LOAD_TABLE}")
-        else:
-            def write(batch: pa.RecordBatch) -> None:
-                with conn.cursor() as cur:
-                    cur.adbc_ingest(stage, conform(batch, plan), mode="append", db_schema_name=schema)
-
-        @contextmanager
-        def savepoint() -> Iterator[None]:
-            if dirty is None:
-                yield
-                return
-            self.execute(conn, "SAVEPOINT opencdm_batch")
-            try:
-                yield
-            except BaseException:
-                self.execute(conn, "ROLLBACK TO SAVEPOINT opencdm_batch")
-                raise
-            self.execute(conn, "RELEASE SAVEPOINT opencdm_batch")
-
-        rows = sum(write_isolating(b, write, savepoint, _row_error, dirty) for b in batches if b.num_rows)
-        if plan is None:
-            self.execute(conn, f"DROP TABLE pg_temp.{_LOAD_TABLE}")
-        return rows
-
-    def kept_constraints(self, conn: Any, schema: str | None, table: str, columns: Sequence[str]
-                         ) -> tuple[set[str], list[str]]:
-        rel = [self.table(schema, table)]
-        not_null = {r[0] for r in self.query(conn, _NOT_NULL, rel)} & set(columns)
-        checks = [(d, json.loads(cols)) for d, cols in self.query(conn, _CHECKS, rel)]
-        return not_null, [d for d, cols in checks if set(cols) <= set(columns)]
-
-    def defer_primary_key(self, conn: Any, schema: str | None, stage: str, columns: Sequence[str]) -> None:
-        key = _KEY_COMMENT + json.dumps(list(columns))
-        self.execute(conn, f"COMMENT ON TABLE {self.table(schema, stage)} IS {self.inline(key)}")
-
-    def build_primary_key(self, conn: Any, schema: str | None, stage: str) -> None:
-        table = self.table(schema, stage)
-        rows = self.query(conn, "SELECT pg_catalog.obj_description(pg_catalog.to_regclass($1), 'pg_class')", [table])
-        comment = rows[0][0] if rows else None
-        if comment and comment.startswith(_KEY_COMMENT):
-            cols = ", ".join(quote_ident(c) for c in json.loads(comment[len(_KEY_COMMENT):]))
-            self.execute(conn, f"ALTER TABLE {table} ADD PRIMARY KEY ({cols})")
-            self.execute(conn, f"COMMENT ON TABLE {table} IS NULL")
-
     def rename_table(self, conn: Any, schema: str | None, old: str, new: str) -> None:
         super().rename_table(conn, schema, old, new)
         table = self.table(schema, new)
@@ -435,32 +326,10 @@ class PostgresDialect(Dialect):
                                                       [self.table(schema, want)])[0][0]:
             self.execute(conn, f"ALTER TABLE {table} RENAME CONSTRAINT {quote_ident(pk[0][0])} TO {quote_ident(want)}")
 
-    def native_types_ok(self, conn: Any, fields: pa.Schema, schema: str | None, stage: str) -> bool:
-        # Same declared type on both sides, and a type the extractor selects as itself (no text
-        # cast): built-in types whose binary form carries no database-specific OIDs.
-        cols = self.columns(conn, schema, stage) or []
-        return len(fields) == len(cols) and all(
-            field_dialect(f) == self.name and field_type(f) == c.type and c.expr is None for f, c in zip(fields, cols))
-
     def raw_reader(self) -> PostgresDialect:
         from opencdm.connectors.jdbc.postgresql.copy import CopyReader  # the passthrough only
 
         return CopyReader(self.link, self.ctx)
-
-    def load_native(self, schema: str | None, stage: str, index: int, chunks: Iterable[Chunk]) -> int:
-        ledger = self.table(schema, staging.ledger_name(stage))
-        with self.connect_copy(LoadFailed, stage, write=True) as conn, conn.transaction():
-            done = staging.claim(lambda s: self.execute(conn, s), lambda s: self.query(conn, s), ledger, index)
-            if done is not None:
-                staging.drain(chunks)
-                return done
-            rows = 0
-            with conn.cursor() as cur, cur.copy(f"COPY {self.table(schema, stage)} FROM STDIN (FORMAT binary)") as copy:
-                for chunk in chunks:
-                    copy.write(chunk.data)
-                    rows += chunk.rows
-            self.execute(conn, staging.record_sql(ledger, index, rows))
-            return rows
 
 
 def _is_psycopg(conn: Any) -> bool:
@@ -481,10 +350,5 @@ def _run(conn: Any, sql: str, params: Sequence[Any] = ()) -> Any:
     else:  # libpq < 14: a named prepared statement, also a single Parse
         cur.execute(sql, args, prepare=True)
     return cur
-
-
-def _row_error(exc: Exception) -> bool:
-    """A rejection of the rows themselves (bad value, constraint), not of the connection."""
-    return str(getattr(exc, "sqlstate", None) or "").startswith(("22", "23"))
 
 
