@@ -79,7 +79,8 @@ def resolve(s: Session, cluster: Cluster, job: JobIn, ctx) -> dict[str, Any]:
     dirty_link = None
     if str(driver.get("throttlingConfig.writeToLink") or "").strip():
         row = link_store.get(s, cluster.project_id, cluster.id, str(driver["throttlingConfig.writeToLink"]).strip())
-        connectors.get(row.connector_name).dirty_job("check", create=True)  # refuses links that cannot take it
+        bucket = driver.get("throttlingConfig.obsBucket")  # refuses links that cannot take it, or lack a bucket
+        connectors.get(row.connector_name).dirty_job("check", True, bucket if isinstance(bucket, str) else None)
         dirty_link = (row.connector_name, {})
     dirty = dirty_spec(driver, ctx, dirty_link, body["name"])
     if dirty.enabled and not connectors.get(to_link.connector_name).records_dirty:

@@ -114,7 +114,8 @@ def job(row: Job, last: Submission | None) -> dict[str, Any]:
         "rows_read": last.rows_read if last else 0, "rows_written": last.rows_written if last else 0,
         "write_rows": last.rows_written if last else 0,
         "bytes_read": last.bytes_read if last else 0, "bytes_written": last.bytes_written if last else 0,
-        "update_rows": 0, "delete_rows": 0, "files_read": 0, "files_written": 0,
+        "update_rows": 0, "delete_rows": 0, "files_read": last.files_read if last else 0,
+        "files_written": last.files_written if last else 0,
     })
     return out
 
@@ -151,10 +152,12 @@ def submission(s: Submission) -> dict[str, Any]:
     """``Submission``: counters always present (live while running), errors only when FAILED."""
     out = start_submission(s)
     out["external-id"] = s.external_id
+    files = s.total_files > 0 or s.files_written > 0  # else no file was involved: -1 (n/a) as CDM shows
     out["counters"] = {SQOOP_GROUP: {
-        "BYTES_WRITTEN": s.bytes_written, "TOTAL_FILES": -1, "BYTES_READ": s.bytes_read, "FILES_WRITTEN": -1,
-        "TOTAL_SIZE": -1, "FILES_READ": -1, "ROWS_WRITTEN": s.rows_written, "ROWS_READ": s.rows_read,
-        "FILES_SKIPPED": -1, "ROWS_WRITTEN_SKIPPED": s.rows_dirty,
+        "BYTES_WRITTEN": s.bytes_written, "TOTAL_FILES": s.total_files if files else -1, "BYTES_READ": s.bytes_read,
+        "FILES_WRITTEN": s.files_written if files else -1, "TOTAL_SIZE": s.total_size if files else -1,
+        "FILES_READ": s.files_read if files else -1, "ROWS_WRITTEN": s.rows_written, "ROWS_READ": s.rows_read,
+        "FILES_SKIPPED": s.files_skipped if files else -1, "ROWS_WRITTEN_SKIPPED": s.rows_dirty,
     }}
     if s.status == "FAILED":
         out["error-summary"] = s.error_summary or ""

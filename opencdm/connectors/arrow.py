@@ -12,6 +12,14 @@ TYPE_KEY, DIALECT_KEY = b"opencdm.type", b"opencdm.dialect"
 #: Field metadata: the column's 1-based position in the source's primary key (kept on auto-create).
 PK_KEY = b"opencdm.pk"
 
+#: Schema metadata: the source's columns have no names of their own (a CSV file without a header);
+#: a loader maps them onto an existing target by position.
+POSITIONAL_KEY = b"opencdm.positional"
+
+
+def positional(schema: pa.Schema) -> bool:
+    return (schema.metadata or {}).get(POSITIONAL_KEY) == b"true"
+
 
 def plain_type(t: pa.DataType) -> pa.DataType:
     """Storage type for extension types; dictionaries decoded; nulls as strings."""

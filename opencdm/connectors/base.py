@@ -55,6 +55,16 @@ class Partition:
 
     index: int
 
+    @property
+    def files(self) -> int:
+        """Source files this partition reads (a file split over several partitions counts in its first)."""
+        return 0
+
+    @property
+    def size(self) -> int:
+        """Source bytes this partition reads, when the source is files (0: not files)."""
+        return 0
+
 
 @dataclass(frozen=True)
 class WholeSource(Partition):
@@ -77,10 +87,14 @@ class KeyRange(Partition):
 
 @dataclass(frozen=True)
 class Chunk:
-    """A piece of a native stream: raw bytes in the negotiated format, and how many rows they finish."""
+    """A piece of a native stream: raw bytes in the negotiated format, and how many rows they finish.
+
+    A stream of several objects (the files of a binary copy) names each one in the chunk that starts
+    it; every following chunk without a name continues that object."""
 
     data: bytes | bytearray | memoryview
     rows: int
+    name: str | None = None
 
 
 @dataclass(frozen=True)
@@ -90,6 +104,9 @@ class LoadResult:
     index: int
     rows: int
     detail: Mapping[str, Any] = field(default_factory=dict)
+    #: Files the partition wrote, and files it left alone because the destination had them already.
+    files: int = 0
+    skipped: int = 0
 
 
 class DirtyRows(Protocol):
@@ -124,8 +141,11 @@ class Extractor(ABC):
         return None
 
     @abstractmethod
-    def extract(self, part: Partition) -> Iterator[pa.RecordBatch]:
-        """Worker side. Stream the partition as batches of ``schema()``; memory bounded by batch size."""
+    def extract(self, part: Partition, dirty: DirtyRows | None = None) -> Iterator[pa.RecordBatch]:
+        """Worker side. Stream the partition as batches of ``schema()``; memory bounded by batch size.
+
+        ``dirty`` (with ``recordDirtyData``) takes source records that cannot be read (a line that does not
+        parse); without it such a record fails the run."""
 
     def native_format(self) -> str | None:
         """Server side, no I/O. A raw format ``native_stream`` can produce for this job, or None (the default)."""
@@ -223,10 +243,11 @@ class Connector(ABC):
         """Whether a FROM job reads with a query of its own (the Job field ``is_use_sql``); no I/O."""
         return False
 
-    def dirty_job(self, target: str, create: bool) -> Inputs:
+    def dirty_job(self, target: str, create: bool, bucket: str | None = None) -> Inputs:
         """TO-side job inputs that append dirty rows to ``target`` (a table, a directory: the
-        connector's own notion), creating it when missing if ``create``; for
-        ``throttlingConfig.writeToLink``. InvalidInput when the connector cannot take dirty data."""
+        connector's own notion) in ``bucket`` (``throttlingConfig.obsBucket``, object stores), creating
+        it when missing if ``create``; for ``throttlingConfig.writeToLink``. InvalidInput when the
+        connector cannot take dirty data."""
         raise InvalidInput(f"Links of {self.name} cannot receive dirty data (throttlingConfig.writeToLink).",
                            code="Cdm.0014")
 

@@ -13,6 +13,7 @@ run fails later (CDM does not roll dirty data back).
 from __future__ import annotations
 
 import json
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +44,7 @@ class DirtySpec:
     link_connector: str | None = None
     link: dict[str, Any] | None = None
     table: str = DEFAULT_TABLE
+    bucket: str | None = None  # throttlingConfig.obsBucket, for object-store links
 
     def __repr__(self) -> str:  # the link carries secrets
         return f"DirtySpec(enabled={self.enabled}, max_errors={self.max_errors}, table={self.table!r})"
@@ -68,8 +70,15 @@ def dirty_spec(driver: dict[str, Any], ctx: ConnectorContext, link: tuple[str, d
     if where is not None and not isinstance(where, str):
         raise InvalidInput("throttlingConfig.dirtyDataDirectory must be a string.", code="Cdm.0014")
     where = (where or "").strip()
+    bucket = driver.get("throttlingConfig.obsBucket")
+    if bucket is not None and not isinstance(bucket, str):
+        raise InvalidInput("throttlingConfig.obsBucket must be a string.", code="Cdm.0014")
+    bucket = (bucket or "").strip() or None
     if link is not None:
-        return DirtySpec(True, max_errors, None, link[0], link[1], where or DEFAULT_TABLE)
+        return DirtySpec(True, max_errors, None, link[0], link[1], where or DEFAULT_TABLE, bucket)
+    if bucket:
+        raise InvalidInput("throttlingConfig.obsBucket needs throttlingConfig.writeToLink naming an OBS link.",
+                           code="Cdm.0014")
     folder = confine(where or "dirty", ctx, "throttlingConfig.dirtyDataDirectory")
     # the job's own folder must stay inside the root too, whatever its name
     target = confine(job_name, ctx, "the job name", base=str(folder))
@@ -85,9 +94,14 @@ class DirtySink:
         self.spec, self.sid, self.job, self.partition, self.ctx = spec, submission_id, job_name, partition, ctx
         self.count = 0
         self._pending: list[dict[str, Any]] = []
+        self._lock = threading.RLock()  # the extractor (unreadable records) and the loader both record
 
     def record(self, rows: pa.RecordBatch | pa.Table, reasons: list[str]) -> None:
         """Keep ``rows`` (with one reason each) as dirty; raise Cdm.0936 past ``maxErrorRecords``."""
+        with self._lock:
+            self._record(rows, reasons)
+
+    def _record(self, rows: pa.RecordBatch | pa.Table, reasons: list[str]) -> None:
         self.count += rows.num_rows
         now = time.time()
         for row, reason in zip(rows.to_pylist(), reasons):
@@ -103,9 +117,10 @@ class DirtySink:
                 f"than throttlingConfig.maxErrorRecords={self.spec.max_errors} bad rows (last: {reasons[-1][:300]}).")
 
     def flush(self) -> None:
-        if not self._pending:
+        with self._lock:
+            pending, self._pending = self._pending, []
+        if not pending:
             return
-        pending, self._pending = self._pending, []
         if self.spec.link_connector:
             self._to_link(pending)
         else:
@@ -133,7 +148,7 @@ def write_batches(spec: DirtySpec, ctx, run_id: str, batches: list[pa.RecordBatc
     from opencdm.connectors.base import WholeSource
 
     connector = connectors.get(spec.link_connector)
-    loader = connector.loader(spec.link or {}, connector.dirty_job(spec.table, create), ctx, run_id)
+    loader = connector.loader(spec.link or {}, connector.dirty_job(spec.table, create, spec.bucket), ctx, run_id)
     try:
         loader.prepare(SCHEMA)
         loader.commit([loader.load(WholeSource(0), batches)])

@@ -91,10 +91,11 @@ class Runner:
                 raise
             return
         seconds = time.monotonic() - started
+        c = self.counters
         log.info("run end submission=%s job=%s status=SUCCEEDED rows_read=%s rows_written=%s rows_dirty=%s "
-                 "bytes=%s seconds=%.2f rows_per_s=%.0f", spec.submission_id, spec.job_name, self.counters.rows_read,
-                 self.counters.rows_written, self.counters.rows_dirty, self.counters.bytes_written, seconds,
-                 self.counters.rows_written / seconds if seconds else 0)
+                 "bytes=%s files_read=%s files_written=%s files_skipped=%s seconds=%.2f rows_per_s=%.0f",
+                 spec.submission_id, spec.job_name, c.rows_read, c.rows_written, c.rows_dirty, c.bytes_written,
+                 c.files_read, c.files_written, c.files_skipped, seconds, c.rows_written / seconds if seconds else 0)
         self.sink.finished(True, self.counters, None)
 
     def _negotiate(self, extractor, loader) -> None:
@@ -107,6 +108,7 @@ class Runner:
     # -- partitions ---------------------------------------------------------------------------------
 
     def _execute(self, parts: list, estimate: int | None) -> list[PartitionResult]:
+        self._parts = {p.index: p for p in parts}
         pending = deque(PartitionTask(self.spec, p) for p in parts)
         in_flight: dict[concurrent.futures.Future, PartitionTask] = {}
         live: dict[int, tuple[int, int, int, int]] = {}  # partition index -> latest running totals
@@ -168,7 +170,15 @@ class Runner:
 
     def _sum(self, done: dict[int, PartitionResult], live: dict[int, tuple[int, int, int, int]]) -> None:
         c = Counters()
+        parts = getattr(self, "_parts", {})
+        c.total_files = sum(p.files for p in parts.values())
+        c.total_size = sum(p.size for p in parts.values())
         for r in done.values():
+            if r.index in parts:
+                c.files_read += parts[r.index].files
+            if r.load is not None:
+                c.files_written += r.load.files
+                c.files_skipped += r.load.skipped
             c.rows_read += r.rows_read
             c.bytes_read += r.bytes_read
             c.rows_written += r.rows_written

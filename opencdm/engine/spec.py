@@ -64,10 +64,15 @@ class PartitionResult:
 
 @dataclass
 class Counters:
-    """Totals of a run, as the Sqoop counter group reports them."""
+    """Totals of a run, as the Sqoop counter group reports them (files: when the source is files)."""
 
     rows_read: int = 0
     rows_written: int = 0
     bytes_read: int = 0
     bytes_written: int = 0
     rows_dirty: int = 0
+    files_read: int = 0
+    files_written: int = 0
+    files_skipped: int = 0
+    total_files: int = 0
+    total_size: int = 0

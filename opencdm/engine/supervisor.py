@@ -41,13 +41,10 @@ class _StoreSink(ProgressSink):
 
     def progress(self, c: Counters, progress: float) -> None:
         with self.store.session() as s:
-            submission_store.set_fields(s, self.sid, progress=progress, rows_read=c.rows_read,
-                                        rows_written=c.rows_written, bytes_read=c.bytes_read,
-                                        bytes_written=c.bytes_written)
+            submission_store.set_fields(s, self.sid, progress=progress, **_counts(c))
 
     def finished(self, ok: bool, c: Counters, error: CdmError | None) -> None:
-        fields = dict(rows_read=c.rows_read, rows_written=c.rows_written, bytes_read=c.bytes_read,
-                      bytes_written=c.bytes_written, rows_dirty=c.rows_dirty)
+        fields = dict(_counts(c), rows_dirty=c.rows_dirty)
         if ok:
             fields.update(status=st.SUCCEEDED, progress=100.0)
         else:
@@ -55,6 +52,12 @@ class _StoreSink(ProgressSink):
                           error_details=_details(error))
         with self.store.session() as s:
             submission_store.set_fields(s, self.sid, **fields)
+
+
+def _counts(c: Counters) -> dict[str, int]:
+    return dict(rows_read=c.rows_read, rows_written=c.rows_written, bytes_read=c.bytes_read,
+                bytes_written=c.bytes_written, files_read=c.files_read, files_written=c.files_written,
+                files_skipped=c.files_skipped, total_files=c.total_files, total_size=c.total_size)
 
 
 def _details(error: BaseException | None) -> str:

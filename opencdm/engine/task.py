@@ -26,6 +26,17 @@ class _Failure:
         self.exc = exc
 
 
+class _Unread:
+    """The extractor's view of the dirty sink: records it could not read, counted apart."""
+
+    def __init__(self, sink: DirtySink) -> None:
+        self.sink, self.count = sink, 0
+
+    def record(self, rows: pa.RecordBatch | pa.Table, reasons: list[str]) -> None:
+        self.count += rows.num_rows
+        self.sink.record(rows, reasons)
+
+
 def _size(item: pa.RecordBatch | Chunk) -> tuple[int, int]:
     """Rows and bytes of a batch (Arrow buffers) or of a native chunk (raw bytes)."""
     if isinstance(item, Chunk):
@@ -45,6 +56,10 @@ def run_partition(task: PartitionTask, control: RunControl) -> PartitionResult:
     last_report = [0.0]
     failure: list[CdmError | None] = [None]  # the real cause, even if a driver wraps what consume() raised
     throttle = Throttle(task.rows_per_s, task.bytes_per_s)
+    sink = None
+    if spec.dirty.enabled and connectors.get(spec.to.connector).records_dirty:
+        sink = DirtySink(spec.dirty, spec.submission_id, spec.job_name, part.index, spec.ctx)
+    unread = _Unread(sink) if sink is not None else None
 
     def report(force: bool = False) -> None:
         now = time.monotonic()
@@ -63,7 +78,7 @@ def run_partition(task: PartitionTask, control: RunControl) -> PartitionResult:
 
     def produce() -> None:
         try:
-            for batch in (extractor.native_stream(part) if spec.native else extractor.extract(part)):
+            for batch in (extractor.native_stream(part) if spec.native else extractor.extract(part, dirty=unread)):
                 if stop.is_set() or control.cancelled():
                     raise Cancelled("The run was stopped.")
                 rows, size = _size(batch)
@@ -101,9 +116,6 @@ def run_partition(task: PartitionTask, control: RunControl) -> PartitionResult:
             result.bytes_written += size
             report()
 
-    sink = None
-    if spec.dirty.enabled and connectors.get(spec.to.connector).records_dirty:
-        sink = DirtySink(spec.dirty, spec.submission_id, spec.job_name, part.index, spec.ctx)
     producer = threading.Thread(target=produce, name=f"extract-{part.index}", daemon=True)
     producer.start()
     try:
@@ -122,9 +134,10 @@ def run_partition(task: PartitionTask, control: RunControl) -> PartitionResult:
         producer.join(timeout=10)
         if sink is not None:
             sink.flush()
-    if sink is not None:
+    if sink is not None:  # rows the loader set aside were counted as written; unreadable records were not
         result.rows_dirty = sink.count
-        result.rows_written -= sink.count
+        result.rows_written -= sink.count - unread.count
+        result.rows_read += unread.count
     report(force=True)
     return result
 

@@ -15,6 +15,7 @@ from opencdm.connectors.jdbc.dialect import DIALECTS, dialect_for  # noqa: F401 
 from opencdm.connectors.jdbc.extract import JdbcExtractor
 from opencdm.connectors.jdbc.load import JdbcLoader
 from opencdm.connectors.jdbc.options import BEFORE_IMPORT, PREPARATIONS, JdbcFrom, JdbcLink, JdbcTo  # noqa: F401
+from opencdm.errors import InvalidInput
 
 
 @register
@@ -35,7 +36,9 @@ class GenericJdbcConnector(Connector):
     def uses_sql(self, job: Inputs) -> bool:
         return config.get_bool(job, "fromJobConfig.useSql")
 
-    def dirty_job(self, target: str, create: bool) -> Inputs:
+    def dirty_job(self, target: str, create: bool, bucket: str | None = None) -> Inputs:
+        if bucket:
+            raise InvalidInput("throttlingConfig.obsBucket: a database link has no buckets.", code="Cdm.0014")
         return {"toJobConfig.tableName": target,
                 "toJobConfig.tablePreparation": "CREATE_WHEN_NOT_EXIST" if create else "DO_NOTHING"}
 

@@ -11,7 +11,9 @@ from typing import Any
 import pyarrow as pa
 
 from opencdm.connectors.arrow import PK_KEY
-from opencdm.connectors.base import Chunk, ConnectorContext, Extractor, Inputs, KeyRange, Partition, WholeSource
+from opencdm.connectors.base import (
+    Chunk, ConnectorContext, DirtyRows, Extractor, Inputs, KeyRange, Partition, WholeSource,
+)
 from opencdm.connectors.jdbc.dialect import Column, _label, _missing_table, dialect_for, log
 from opencdm.connectors.jdbc.options import JdbcFrom
 from opencdm.connectors.jdbc.sqltext import (
@@ -217,7 +219,7 @@ class JdbcExtractor(Extractor):
                                  d.inline)
         return sql, params, self._schema(cols)
 
-    def extract(self, part: Partition) -> Iterator[pa.RecordBatch]:
+    def extract(self, part: Partition, dirty: DirtyRows | None = None) -> Iterator[pa.RecordBatch]:
         with self.dialect.connect(ExtractFailed, self.label) as conn:
             sql, params, schema = self._select(conn, part)
             yield from self.dialect.read(conn, sql, params, schema)

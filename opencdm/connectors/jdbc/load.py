@@ -7,7 +7,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from opencdm.connectors.arrow import DIALECT_KEY, TYPE_KEY
+from opencdm.connectors.arrow import DIALECT_KEY, TYPE_KEY, positional
 from opencdm.connectors.base import Chunk, ConnectorContext, DirtyRows, Inputs, Loader, LoadResult, Partition
 from opencdm.connectors.jdbc import staging
 from opencdm.connectors.jdbc.dialect import Column, _label, _missing_table, dialect_for
@@ -69,6 +69,11 @@ class JdbcLoader(Loader):
             if cols is None and self.preparation == "DO_NOTHING":
                 raise _missing_table(self.label)
             owned = cols is None or self.preparation == "DROP_AND_CREATE"
+            if not owned and positional(schema) and not self.column_list:  # unnamed source columns: in order
+                if len(schema) > len(cols):
+                    raise InvalidInput(f"The source has {len(schema)} columns, {self.label} only {len(cols)}.",
+                                       code="Cdm.0014")
+                targets = [c.name for c in cols[:len(schema)]]
             names = targets if owned else match_columns(targets, [c.name for c in cols], self.label)
             with d.transaction(conn):
                 if not d.typed_stage:

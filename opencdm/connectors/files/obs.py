@@ -1,0 +1,77 @@
+"""``obs-connector``: OBS and any store speaking the S3 API, through ``pyarrow.fs.S3FileSystem``
+(C++, multipart uploads in parallel, no Python in the byte path). Path-style addressing, so
+Ceph RGW, MinIO and the like work as well as OBS. ``linkConfig.port`` 443 means https and 80
+http, as CDM documents; a scheme written into ``linkConfig.server`` (``http://host``) wins, and any
+other port means https.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pyarrow.fs as pafs
+
+from opencdm.connectors import config, egress, register
+from opencdm.connectors.base import ConnectorContext, Inputs
+from opencdm.connectors.files import FileConnector
+from opencdm.connectors.files.store import FileLink, guarded
+from opencdm.errors import InvalidInput
+from opencdm.text import has_control
+
+STORAGE_TYPES = ("OBS", "S3", "OSS")
+
+
+@dataclass(frozen=True)
+class ObsLink(FileLink):
+    storage_type: str
+    scheme: str
+    host: str
+    port: int
+    access_key: str
+    secret_key: str = field(repr=False)
+    buckets = True
+
+    @classmethod
+    def parse(cls, link: Inputs) -> ObsLink:
+        config.require(link, "linkConfig.storageType", "linkConfig.server", "linkConfig.port",
+                       "linkConfig.accessKey", "linkConfig.securityKey")
+        server = config.get_str(link, "linkConfig.server")
+        port = config.get_int(link, "linkConfig.port")
+        if not 0 < port < 65536:
+            raise config.invalid("linkConfig.port", port, "a TCP port")
+        scheme = "http" if port == 80 else "https"
+        for prefix in ("http://", "https://"):
+            if server.lower().startswith(prefix):
+                scheme, server = prefix[:-3], server[len(prefix):]
+        host = server.rstrip("/")
+        if not host or "/" in host or "@" in host or has_control(host):
+            raise config.invalid("linkConfig.server", server, "a host name or address")
+        return cls(config.get_enum(link, "linkConfig.storageType", STORAGE_TYPES), scheme, host, port,
+                   config.get_str(link, "linkConfig.accessKey"), config.get_secret(link, "linkConfig.securityKey"))
+
+    def filesystem(self, ctx: ConnectorContext) -> pafs.FileSystem:
+        address = egress.address(self.host, self.port, ctx, "linkConfig.server")
+        host = f"[{address}]" if ":" in address else address
+        return pafs.S3FileSystem(access_key=self.access_key, secret_key=self.secret_key, scheme=self.scheme,
+                                 endpoint_override=f"{host}:{self.port}", region="us-east-1",
+                                 force_virtual_addressing=False, connect_timeout=10, request_timeout=60,
+                                 allow_bucket_creation=False, allow_bucket_deletion=False)
+
+    def location(self, bucket: str | None, directory: str, ctx: ConnectorContext, name: str) -> str:
+        if not bucket or "/" in bucket or has_control(bucket):
+            raise InvalidInput(f"Invalid bucket name [{bucket}].", code="Cdm.0014")
+        if has_control(directory) or any(p == ".." for p in directory.split("/")):
+            raise InvalidInput(f"{name} [{directory}] must not contain '..' or control characters.", code="Cdm.0014")
+        path = "/".join(p for p in directory.split("/") if p and p != ".")  # with or without a leading /
+        return f"{bucket}/{path}" if path else bucket
+
+    def check(self, ctx: ConnectorContext) -> None:
+        fs = self.filesystem(ctx)
+        guarded(lambda: fs.get_file_info(pafs.FileSelector("", recursive=False)), "listing buckets")
+
+
+@register
+class ObsConnector(FileConnector):
+    name = "obs-connector"
+    link_config = ObsLink
+    sensitive_inputs = frozenset({"linkConfig.securityKey"})
