@@ -191,8 +191,9 @@ class Loader(ABC):
         """Server side, after ``prepare``. True when ``load_native`` can write chunks of ``fmt`` for this run."""
         return False
 
-    def load_native(self, part: Partition, chunks: Iterable[Chunk]) -> LoadResult:
-        """Worker side. Like ``load`` (same staging, same idempotence), fed one native stream."""
+    def load_native(self, part: Partition, chunks: Iterable[Chunk], fmt: str) -> LoadResult:
+        """Worker side. Like ``load`` (same staging, same idempotence), fed one native stream of ``fmt``
+        (a format ``accepts_native`` agreed to on the server)."""
         raise NotImplementedError(f"{type(self).__name__} cannot load a native stream")
 
     @abstractmethod

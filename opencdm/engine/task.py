@@ -120,7 +120,7 @@ def run_partition(task: PartitionTask, control: RunControl) -> PartitionResult:
     producer.start()
     try:
         if spec.native:
-            result.load = loader.load_native(part, consume())
+            result.load = loader.load_native(part, consume(), spec.native)
         else:
             result.load = loader.load(part, consume(), dirty=sink)
     except Exception as exc:

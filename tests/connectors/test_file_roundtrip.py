@@ -26,23 +26,23 @@ def copy(extractor, loader, parts: int = 2) -> list:
     return results
 
 
-def table_to_files(dbs, folder: str, fmt: str, **extra: str) -> list:
-    extractor = JDBC.extractor(dbs.link("pg"), {"fromJobConfig.schemaName": "public",
+def table_to_files(d, folder: str, fmt: str, **extra: str) -> list:
+    extractor = JDBC.extractor(d.link("pg"), {"fromJobConfig.schemaName": "public",
                                                 "fromJobConfig.tableName": "fidelity",
-                                                "fromJobConfig.partitionColumn": "id"}, dbs.ctx)
+                                                "fromJobConfig.partitionColumn": "id"}, d.ctx)
     tjob = {"toJobConfig.outputDirectory": folder, "toJobConfig.outputFormat": fmt, **extra}
-    return copy(extractor, LOCAL.loader({}, tjob, dbs.ctx, uuid.uuid4().hex))
+    return copy(extractor, LOCAL.loader({}, tjob, d.ctx, uuid.uuid4().hex))
 
 
-def files_to_table(dbs, folder: str, fmt: str, table: str, prep: str, **extra: str) -> list:
+def files_to_table(d, folder: str, fmt: str, table: str, prep: str, **extra: str) -> list:
     fjob = {"fromJobConfig.inputDirectory": folder, "fromJobConfig.inputFormat": fmt, **extra}
     tjob = {"toJobConfig.schemaName": "public", "toJobConfig.tableName": table, "toJobConfig.tablePreparation": prep}
-    return copy(LOCAL.extractor({}, fjob, dbs.ctx), JDBC.loader(dbs.link("pg"), tjob, dbs.ctx, uuid.uuid4().hex))
+    return copy(LOCAL.extractor({}, fjob, d.ctx), JDBC.loader(d.link("pg"), tjob, d.ctx, uuid.uuid4().hex))
 
 
 @pytest.mark.parametrize("fmt,header", [("CSV_FILE", "true"), ("CSV_FILE", "false"), ("JSON_FILE", ""),
                                         ("PARQUET_FILE", "")])
-def test_table_files_table_keeps_every_value(dbs, fmt, header):
+def test_table_files_table_keeps_every_value(dbs, fmt, header):  # noqa: F811 (the fixture)
     folder = f"rt-{fmt}-{header}-{uuid.uuid4().hex[:6]}"
     extra = {"toJobConfig.firstRowAsHeader": header} if header else {}
     written = table_to_files(dbs, folder, fmt, **extra)
@@ -62,7 +62,7 @@ def test_table_files_table_keeps_every_value(dbs, fmt, header):
     check(dbs, "pg", table, cols, stored(dbs, "pg"))
 
 
-def test_local_paths_stay_inside_the_project_root(dbs, tmp_path):
+def test_local_paths_stay_inside_the_project_root(dbs, tmp_path):  # noqa: F811 (the fixture)
     outside = tmp_path / "outside"
     outside.mkdir()
     (outside / "secret.csv").write_text("a,b\n1,2\n")

@@ -49,7 +49,7 @@ def run(ctx, fjob: dict, tjob: dict, parts: int = 2, native: bool | None = None,
     fmt = ext.native_format()
     use_native = fmt is not None and loader.accepts_native(fmt) if native is None else native
     try:  # as the engine does: any failure aborts
-        results = [loader.load_native(p, ext.native_stream(p)) if use_native else loader.load(p, ext.extract(p))
+        results = [loader.load_native(p, ext.native_stream(p), fmt) if use_native else loader.load(p, ext.extract(p))
                    for p in ext.partitions(parts)]
         loader.commit(results)
     except BaseException:
@@ -247,3 +247,24 @@ def test_refused_inputs_are_errors_not_ignored(ctx):
     with pytest.raises(CdmError):
         LOCAL.check_job({}, {"fromJobConfig.inputDirectory": "i", "fromJobConfig.inputFormat": "XML_FILE"},
                         "from", ctx)
+
+
+def test_csv_text_passes_through_to_a_loader_that_reads_csv(ctx, tmp_path):
+    """The native CSV stream: headers dropped, every file's last line ended, rows counted by line."""
+    d = tmp_path / "nat"
+    d.mkdir()
+    (d / "a.csv").write_text('id,name\n1,"x\ny"\n2,b')  # a quoted line break, no final newline
+    (d / "b.csv").write_text("id,name\n3,c\n")
+    ext = LOCAL.extractor({}, {"fromJobConfig.inputDirectory": "nat", "fromJobConfig.inputFormat": "CSV_FILE",
+                               "fromJobConfig.firstRowAsHeader": "true"}, ctx)
+    fmt = ext.native_format()
+    assert fmt and fmt.startswith("text/csv")
+    [part] = ext.partitions(1)
+    text = b"".join(bytes(c.data) for c in ext.native_stream(part))
+    assert text == b'1,"x\ny"\n2,b\n3,c\n'
+    # layouts only Arrow reads right are not offered as text
+    for extra in ({"fromJobConfig.quoteChar": "false"}, {"fromJobConfig.columnList": "1"},
+                  {"fromJobConfig.regexSeparator": "true", "fromJobConfig.regex": ","}):
+        ext = LOCAL.extractor({}, {"fromJobConfig.inputDirectory": "nat", "fromJobConfig.inputFormat": "CSV_FILE",
+                                   **extra}, ctx)
+        assert ext.native_format() is None, extra

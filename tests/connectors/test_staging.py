@@ -94,7 +94,7 @@ def _table() -> str:
 
 def load(extractor, loader, part, native: bool):
     if native:
-        return loader.load_native(part, extractor.native_stream(part))
+        return loader.load_native(part, extractor.native_stream(part), extractor.native_format())
     return loader.load(part, extractor.extract(part))
 
 
@@ -198,7 +198,8 @@ def test_retries_and_concurrent_attempts_never_double_rows(env, native):
         raise RuntimeError("worker lost")
 
     with pytest.raises(RuntimeError, match="worker lost"):  # rolled back, claim included
-        loader.load_native(parts[0], dies_midway()) if native else loader.load(parts[0], dies_midway())
+        fmt = loader.dialect.native_format
+        loader.load_native(parts[0], dies_midway(), fmt) if native else loader.load(parts[0], dies_midway())
 
     def worker(part):  # a fresh loader, as in a worker process
         return load(extractor, JDBC.loader(env.link("pg"), to_job(table, "DROP_AND_CREATE"), env.ctx, run_id), part,
@@ -275,7 +276,7 @@ def _stuck_load(link: dict, job: dict, tjob: dict, ctx: ConnectorContext, run_id
         time.sleep(600)
 
     if native:
-        loader.load_native(part, hangs())
+        loader.load_native(part, hangs(), loader.dialect.native_format)
     else:
         loader.load(part, hangs())
 

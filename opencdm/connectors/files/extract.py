@@ -120,7 +120,13 @@ class FileExtractor(Extractor):
         return self._layout[1]
 
     def native_format(self) -> str | None:
-        return NATIVE_FORMAT if self.cfg.format == BINARY else None
+        """Binary copies stream bytes; CSV that a loader can parse itself (all columns, quoted, no
+        regular expression) is offered as its text."""
+        if self.cfg.format == BINARY:
+            return NATIVE_FORMAT
+        if self.cfg.format == CSV and not self.cfg.columns:
+            return csvfmt.native_format(self.cfg.text)
+        return None
 
     def partitions(self, max_partitions: int) -> list[Partition]:
         names, schema = self._layout
@@ -189,6 +195,9 @@ class FileExtractor(Extractor):
 
     def native_stream(self, part: Partition) -> Iterator[Chunk]:
         assert isinstance(part, FileSplit)
+        if self.cfg.format == CSV:
+            yield from self._csv_text(part)
+            return
         for piece in part.pieces:
             digest = hashlib.md5(usedforsecurity=False) if self.cfg.md5_suffix else None
             first = True
@@ -205,6 +214,24 @@ class FileExtractor(Extractor):
                         break
             if digest is not None:
                 self._check_md5(piece.file, digest.hexdigest())
+
+    def _csv_text(self, part: FileSplit) -> Iterator[Chunk]:
+        """The pieces' CSV text as it is, minus header lines, each file ending its last line."""
+        for piece in part.pieces:
+            for stream in self._streams(piece):
+                skip = self.cfg.text.header and piece.start == 0
+                last = b"\n"
+                while data := guarded(lambda: stream.read(CHUNK_BYTES), piece.file.path, ExtractFailed):
+                    if skip:
+                        cut = data.find(b"\n")
+                        if cut < 0:
+                            continue
+                        data, skip = data[cut + 1:], False
+                    if data:
+                        last = data[-1:]
+                        yield Chunk(data, data.count(b"\n"))
+                if last not in (b"\n", b"\r"):
+                    yield Chunk(b"\n", 1)
 
     def _check_md5(self, file: Listed, actual: str) -> None:
         side = file.path + self.cfg.md5_suffix

@@ -200,7 +200,7 @@ class FileLoader(Loader):
                 out.close()
         return LoadResult(part.index, rows, files=files)
 
-    def load_native(self, part: Partition, chunks: Iterable[Chunk]) -> LoadResult:
+    def load_native(self, part: Partition, chunks: Iterable[Chunk], fmt: str) -> LoadResult:
         sizes = {p.file.rel: p.file.size for p in getattr(part, "pieces", ())}
         files = skipped = 0
         for name, data in _objects(chunks):

@@ -26,6 +26,29 @@ from opencdm.errors import ExtractFailed, InvalidInput
 BadLine = Callable[[int | None, str, str], None]
 
 
+#: A native stream of CSV text: the bytes of the files (headers removed, each file ending its last
+#: line), described by ``native_format`` so a loader that reads CSV itself (PostgreSQL's COPY) can
+#: take them as they are.
+NATIVE_PREFIX = "text/csv"
+
+
+def native_format(opts: TextOptions) -> str | None:
+    """The descriptor of a CSV byte stream in this layout, or None when it cannot be passed on as is
+    (unquoted CSV, regular expressions, unusual separators: only Arrow's parser reads those right)."""
+    if not opts.standard or not opts.quote or opts.line_sep == "\r":
+        return None
+    return f"{NATIVE_PREFIX};delimiter={ord(opts.field_sep)};encoding={opts.encoding}"
+
+
+def parse_native(fmt: str) -> tuple[str, str] | None:
+    """``(field separator, Python codec)`` of a ``native_format`` descriptor; None for other formats."""
+    head, _, rest = fmt.partition(";")
+    if head != NATIVE_PREFIX:
+        return None
+    params = dict(item.split("=", 1) for item in rest.split(";") if "=" in item)
+    return chr(int(params["delimiter"])), params["encoding"]
+
+
 def names_for(count: int) -> list[str]:
     """Column names of a file without a header row: ``col_1`` ... ``col_N``."""
     return [f"col_{i}" for i in range(1, count + 1)]

@@ -225,8 +225,14 @@ class Dialect(ABC):
         yields ``base.Chunk`` s of ``native_format`` instead of batches (worker side)."""
         raise NotImplementedError
 
-    def load_native(self, schema: str | None, stage: str, index: int, chunks: Iterable[Any]) -> int:
-        """Like ``load_typed``, from one ``native_format`` stream (``base.Chunk`` s)."""
+    def reads_native(self, fmt: str) -> bool:
+        """Whether ``load_native`` also takes another connector family's raw format (CSV text, say)
+        into a typed stage whose columns follow the source's order."""
+        return False
+
+    def load_native(self, schema: str | None, stage: str, index: int, chunks: Iterable[Any], fmt: str) -> int:
+        """Like ``load_typed``, from one stream (``base.Chunk`` s) of ``native_format`` or of a
+        format ``reads_native`` accepted."""
         raise NotImplementedError
 
 

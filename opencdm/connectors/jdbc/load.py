@@ -105,10 +105,12 @@ class JdbcLoader(Loader):
         return LoadResult(part.index, rows)
 
     def accepts_native(self, fmt: str) -> bool:
-        return self._native and fmt == self.dialect.native_format
+        if fmt == self.dialect.native_format:
+            return self._native
+        return self.dialect.typed_stage and self.dialect.reads_native(fmt)
 
-    def load_native(self, part: Partition, chunks: Iterable[Chunk]) -> LoadResult:
-        return LoadResult(part.index, self.dialect.load_native(self.schema_name, self.stage, part.index, chunks))
+    def load_native(self, part: Partition, chunks: Iterable[Chunk], fmt: str) -> LoadResult:
+        return LoadResult(part.index, self.dialect.load_native(self.schema_name, self.stage, part.index, chunks, fmt))
 
     def commit(self, results: Sequence[LoadResult]) -> None:
         latest = {r.index: r.rows for r in results}  # a partition reported twice counts once

@@ -16,6 +16,7 @@ import pyarrow as pa
 
 from opencdm.connectors.arrow import conform, field_dialect, field_type, plain_type
 from opencdm.connectors.base import Chunk
+from opencdm.connectors.formats.csv import parse_native
 from opencdm.connectors.isolate import write_isolating
 from opencdm.connectors.jdbc import staging
 from opencdm.connectors.jdbc.adbc import Feed
@@ -38,7 +39,11 @@ FROM pg_catalog.pg_constraint c WHERE c.conrelid = pg_catalog.to_regclass($1)::o
 _KEY_COMMENT = "opencdm primary key: "  # an owned stage's deferred key, as JSON, until commit builds it
 
 
-_LOAD_TABLE = "opencdm_load"  # per-load temporary table for types ADBC cannot write directly
+_LOAD_TABLE = "opencdm_load"
+
+#: Python codecs of CSV files COPY can read as they are, with PostgreSQL's name for each.
+_PG_ENCODINGS = {"utf-8": "UTF8", "gbk": "GBK", "gb18030": "GB18030", "big5": "BIG5", "latin-1": "LATIN1",
+                 "iso8859-1": "LATIN1", "cp1252": "WIN1252", "euc_jp": "EUC_JP", "shift_jis": "SJIS", "euc_kr": "EUC_KR"}  # per-load temporary table for types ADBC cannot write directly
 
 
 def _row_error(exc: Exception) -> bool:
@@ -150,7 +155,18 @@ class PostgresLoads:
         return len(fields) == len(cols) and all(
             field_dialect(f) == self.name and field_type(f) == c.type and c.expr is None for f, c in zip(fields, cols))
 
-    def load_native(self, schema: str | None, stage: str, index: int, chunks: Iterable[Chunk]) -> int:
+    def reads_native(self, fmt: str) -> bool:
+        csv = parse_native(fmt)
+        return csv is not None and csv[1] in _PG_ENCODINGS
+
+    def _copy_sql(self, table: str, fmt: str) -> str:
+        if fmt == self.native_format:
+            return f"COPY {table} FROM STDIN (FORMAT binary)"
+        sep, codec = parse_native(fmt)
+        return (f"COPY {table} FROM STDIN (FORMAT csv, DELIMITER {self.inline(sep)}, "
+                f"ENCODING '{_PG_ENCODINGS[codec]}')")
+
+    def load_native(self, schema: str | None, stage: str, index: int, chunks: Iterable[Chunk], fmt: str) -> int:
         ledger = self.table(schema, staging.ledger_name(stage))
         with self.connect_copy(LoadFailed, stage, write=True) as conn, conn.transaction():
             done = staging.claim(lambda s: self.execute(conn, s), lambda s: self.query(conn, s), ledger, index)
@@ -158,9 +174,11 @@ class PostgresLoads:
                 staging.drain(chunks)
                 return done
             rows = 0
-            with conn.cursor() as cur, cur.copy(f"COPY {self.table(schema, stage)} FROM STDIN (FORMAT binary)") as copy:
-                for chunk in chunks:
-                    copy.write(chunk.data)
-                    rows += chunk.rows
+            with conn.cursor() as cur:
+                with cur.copy(self._copy_sql(self.table(schema, stage), fmt)) as copy:
+                    for chunk in chunks:
+                        copy.write(chunk.data)
+                        rows += chunk.rows
+                rows = cur.rowcount if cur.rowcount >= 0 else rows  # the server's count (CSV lines may wrap)
             self.execute(conn, staging.record_sql(ledger, index, rows))
             return rows
