@@ -1,1 +1,8 @@
-pytest_plugins = ["tests.infra.postgres", "tests.infra.mariadb", "tests.infra.server"]
+pytest_plugins = [
+    "tests.infra.postgres",
+    "tests.infra.mariadb",
+    "tests.infra.server",
+    "tests.infra.ceph",
+    "tests.infra.sshd",
+    "tests.infra.ftp",
+]

@@ -166,7 +166,7 @@ def _md5(path: Path) -> str:
 def test_binary_copy_keeps_names_folders_and_bytes(ctx, tmp_path):
     src = tmp_path / "bin"
     (src / "sub" / "deeper").mkdir(parents=True)
-    payloads = {"a.bin": os.urandom(3 << 20), "sub/b.bin": b"", "sub/deeper/c.bin": os.urandom(12345)}
+    payloads = {"a.bin": os.urandom(20 << 20), "sub/b.bin": b"", "sub/deeper/c.bin": os.urandom(12345)}
     for rel, data in payloads.items():
         (src / rel).write_bytes(data)
     results = run(ctx, {"inputDirectory": "bin", "inputFormat": "BINARY_FILE"},

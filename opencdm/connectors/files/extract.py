@@ -208,7 +208,7 @@ class FileExtractor(Extractor):
                     if digest is not None:
                         digest.update(data)
                     if data or first:
-                        yield Chunk(data, 0, name=piece.file.rel)
+                        yield Chunk(data, 0, name=piece.file.rel if first else None)
                         first = False
                     if not data:
                         break

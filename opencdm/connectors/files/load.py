@@ -72,8 +72,7 @@ class FileLoader(Loader):
         info = guarded(lambda: self.fs.get_file_info(self.base), self.base, LoadFailed)
         if info.type == pafs.FileType.File:
             raise LoadFailed(f"toJobConfig.outputDirectory [{self.cfg.directory}] is a file.")
-        guarded(lambda: self.fs.create_dir(self.temp if self.cfg.temp else self.base, recursive=True),
-                "creating the output directory", LoadFailed)
+        self._mkdirs(self.temp if self.cfg.temp else self.base)
 
     def accepts_native(self, fmt: str) -> bool:
         from opencdm.connectors.files.extract import NATIVE_FORMAT
@@ -100,7 +99,7 @@ class FileLoader(Loader):
                     continue
             moves.append((posixpath.join(self.temp, rel), dest))
         for src, dest in moves:
-            guarded(lambda: self.fs.create_dir(posixpath.dirname(dest), recursive=True), dest, LoadFailed)
+            self._mkdirs(posixpath.dirname(dest))
             if not isinstance(self.fs, pafs.LocalFileSystem) and self._exists(dest):
                 guarded(lambda: self.fs.delete_file(dest), dest, LoadFailed)
             guarded(lambda: self.fs.move(src, dest), f"publishing {dest}", LoadFailed)
@@ -131,6 +130,11 @@ class FileLoader(Loader):
                         LoadFailed)
         return sorted((posixpath.relpath(f.path, self.temp), f.size or 0) for f in found
                       if f.type == pafs.FileType.File)
+
+    def _mkdirs(self, path: str) -> None:
+        """``path`` and its parents as directories (FTP's mkdir fails on one that exists)."""
+        if guarded(lambda: self.fs.get_file_info(path), path, LoadFailed).type != pafs.FileType.Directory:
+            guarded(lambda: self.fs.create_dir(path, recursive=True), f"creating {path}", LoadFailed)
 
     def _exists(self, path: str) -> bool:
         return guarded(lambda: self.fs.get_file_info(path), path, LoadFailed).type != pafs.FileType.NotFound
@@ -219,7 +223,7 @@ class FileLoader(Loader):
 
     def _copy(self, rel: str, data: Iterator[bytes], expected: int | None) -> None:
         path = self._where(rel)
-        guarded(lambda: self.fs.create_dir(posixpath.dirname(path), recursive=True), path, LoadFailed)
+        self._mkdirs(posixpath.dirname(path))
         digest = hashlib.md5(usedforsecurity=False) if self.cfg.validate_md5 else None
         written = 0
         with guarded(lambda: self.fs.open_output_stream(path, compression=None), path, LoadFailed) as out:

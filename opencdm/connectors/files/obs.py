@@ -7,6 +7,7 @@ other port means https.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 
 import pyarrow.fs as pafs
@@ -50,6 +51,10 @@ class ObsLink(FileLink):
                    config.get_str(link, "linkConfig.accessKey"), config.get_secret(link, "linkConfig.securityKey"))
 
     def filesystem(self, ctx: ConnectorContext) -> pafs.FileSystem:
+        # The AWS SDK inside pyarrow sends its new default checksums with streamed uploads, which stores
+        # that are not AWS (Ceph RGW, OBS) refuse (411 MissingContentLength); only when a request needs them.
+        os.environ.setdefault("AWS_REQUEST_CHECKSUM_CALCULATION", "when_required")
+        os.environ.setdefault("AWS_RESPONSE_CHECKSUM_VALIDATION", "when_required")
         address = egress.address(self.host, self.port, ctx, "linkConfig.server")
         host = f"[{address}]" if ":" in address else address
         return pafs.S3FileSystem(access_key=self.access_key, secret_key=self.secret_key, scheme=self.scheme,

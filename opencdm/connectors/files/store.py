@@ -59,11 +59,14 @@ def guarded(call, what: str, failure: type = LinkUnreachable) -> Any:
         raise LinkError(f"Permission denied ({what}): {_short(exc)}", code="Cdm.0950") from None
     except FileNotFoundError as exc:
         raise failure(f"Not found ({what}): {_short(exc)}") from None
-    except OSError as exc:
-        text = _short(exc)
+    except Exception as exc:  # OSError, and the clients' own (paramiko's SSHException, ftplib's error_perm)
+        text = _short(exc) or type(exc).__name__
         if any(w in text for w in ("ACCESS_DENIED", "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch",
                                    "Authentication failed", "530 ", "Login incorrect")):
             raise LinkError(f"The store refused the credentials ({what}): {text}", code="Cdm.0950") from None
+        if not isinstance(exc, OSError) and type(exc).__module__.split(".")[0] not in ("paramiko", "ftplib",
+                                                                                       "fsspec", "pyarrow"):
+            raise
         raise failure(f"File store error ({what}): {text}") from None
 
 
