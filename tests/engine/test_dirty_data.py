@@ -118,3 +118,51 @@ def test_without_dirty_data_one_bad_row_fails_the_run(env):
     sub = run(client, cid, "strict")
     assert sub["status"] == "FAILED"
     assert snapshot(dst, "capped") == before
+
+
+def test_bad_rows_and_unreadable_lines_go_to_an_obs_bucket(env, s3_server):
+    """Dirty data on object storage (throttlingConfig.writeToLink naming an OBS link, obsBucket,
+    dirtyDataDirectory): rows the target rejects and CSV lines that do not parse, as JSON lines."""
+    import pyarrow.fs as pafs
+
+    client, cid, src, dst, server = env
+    bucket = s3_server.make_bucket()
+    client.call("POST", f"/clusters/{cid}/cdm/link", {"links": [{
+        "name": "lake", "connector-name": "obs-connector", "link-config-values": {"configs": [{
+            "name": "linkConfig", "inputs": [{"name": k, "value": v} for k, v in {
+                "linkConfig.storageType": "OBS", "linkConfig.server": "http://127.0.0.1",
+                "linkConfig.port": str(s3_server.port), "linkConfig.accessKey": s3_server.access_key,
+                "linkConfig.securityKey": s3_server.secret_key}.items()]}]}}]})
+    client.call("POST", f"/clusters/{cid}/cdm/link", {"links": [{
+        "name": "files", "connector-name": "local-file-connector",
+        "link-config-values": {"configs": [{"name": "linkConfig", "inputs": []}]}}]})
+    folder = server.data_dir / "projects" / PROJECT / "incoming"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "rows.csv").write_text("id,qty,note\n1,5,a\n2,x,b\n3,7\n4,-1,d\n5,9,e\n")  # 2 bad value, 3 short, 4 check
+    with psycopg.connect(dst, autocommit=True) as conn:
+        conn.execute("CREATE TABLE from_csv (id bigint PRIMARY KEY, qty integer NOT NULL CHECK (qty >= 0), note text)")
+    body = job("csvdirty", "from_csv", recordDirtyData="true", writeToLink="lake", obsBucket=bucket,
+               dirtyDataDirectory="/dirty/csv")
+    body.update({"from-connector-name": "local-file-connector", "from-link-name": "files",
+                 "from-config-values": {"configs": [{"name": "fromJobConfig", "inputs": [
+                     {"name": "fromJobConfig.inputDirectory", "value": "incoming"},
+                     {"name": "fromJobConfig.inputFormat", "value": "CSV_FILE"},
+                     {"name": "fromJobConfig.firstRowAsHeader", "value": "true"}]}]}})
+    client.call("POST", f"/clusters/{cid}/cdm/job", {"jobs": [body]})
+    sub = run(client, cid, "csvdirty")
+    assert sub["status"] == "SUCCEEDED", sub.get("error-details")
+    counters = sub["counters"]["org.apache.sqoop.submission.counter.SqoopCounters"]
+    assert counters["ROWS_WRITTEN"] == 2 and counters["ROWS_WRITTEN_SKIPPED"] == 3 and counters["ROWS_READ"] == 5
+    with psycopg.connect(dst) as conn:
+        assert {r[0] for r in conn.execute("SELECT id FROM from_csv").fetchall()} == {1, 5}
+    fs = s3_server.client()
+    found = [i for i in fs.get_file_info(pafs.FileSelector(f"{bucket}/dirty/csv", recursive=True))
+             if i.type == pafs.FileType.File]
+    records = []
+    for info in found:
+        with fs.open_input_stream(info.path) as f:
+            records += [json.loads(line) for line in f.read().decode().splitlines()]
+    reasons = " | ".join(r["reason"] for r in records)
+    assert len(records) == 3 and "rows.csv: expected 3 fields, found 2" in reasons, reasons  # the short line
+    rows = [json.loads(r["row_json"]) for r in records]
+    assert {r.get("id") for r in rows} >= {"2", "4"} and {"line": "3,7"} in rows

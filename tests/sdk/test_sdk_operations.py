@@ -204,3 +204,43 @@ def test_every_operation(world, server):
     for body in raw_bodies:
         assert world["password"].encode() not in body
     assert world["password"] not in server.log_text()
+
+
+def test_postgresql_to_parquet_on_s3_through_the_sdk(world, s3_server):
+    """A job that writes PostgreSQL -> Parquet on S3 (Ceph RGW), created, started and watched with the SDK;
+    the Parquet files read back with pyarrow hold exactly the source's rows."""
+    import pyarrow.dataset as ds
+    from pyarrow.fs import FileSelector
+
+    c, (c1, _, _) = world["client"], world["clusters"]
+    bucket = s3_server.make_bucket()
+    obs = {"linkConfig.storageType": "OBS", "linkConfig.server": "http://127.0.0.1",
+           "linkConfig.port": str(s3_server.port), "linkConfig.accessKey": s3_server.access_key,
+           "linkConfig.securityKey": s3_server.secret_key}
+    body = link_body("lake", obs)
+    body.links[0].connector_name = "obs-connector"
+    c.create_link(m.CreateLinkRequest(cluster_id=c1, body=body))
+    shown = c.show_link(m.ShowLinkRequest(cluster_id=c1, link_name="lake"))
+    inputs = {i.name: i.value for i in shown.links[0].link_config_values.configs[0].inputs}
+    assert inputs["linkConfig.securityKey"] != s3_server.secret_key  # masked
+    c.create_link(m.CreateLinkRequest(cluster_id=c1, body=link_body("pgsrc", world["src_inputs"])))
+    job = m.Job(
+        job_type="NORMAL_JOB", name="to_lake", from_connector_name="generic-jdbc-connector",
+        to_connector_name="obs-connector", from_link_name="pgsrc", to_link_name="lake",
+        from_config_values=cv("fromJobConfig", schemaName="public", tableName="orders"),
+        to_config_values=cv("toJobConfig", bucketName=bucket, outputDirectory="/warehouse/orders",
+                            outputFormat="PARQUET_FILE", writeToTempFile="true"),
+        driver_config_values=m.ConfigValues(configs=[m.Configs(name="throttlingConfig", inputs=[
+            m.Input(name="throttlingConfig.numExtractors", value="2")])]))
+    c.create_job(m.CreateJobRequest(cluster_id=c1, body=m.CdmCreateJobJsonReq(jobs=[job])))
+    c.start_job(m.StartJobRequest(cluster_id=c1, job_name="to_lake"))
+    sub = wait_job(c, c1, "to_lake")
+    assert sub.status == "SUCCEEDED", (sub.error_summary, sub.error_details)
+    counters = sub.counters.org_apache_sqoop_submission_counter_sqoop_counters
+    fs = s3_server.client()
+    table = ds.dataset(f"{bucket}/warehouse/orders", format="parquet", filesystem=fs).to_table()
+    assert table.num_rows == ROWS == counters.rows_written
+    assert counters.files_written == len(fs.get_file_info(FileSelector(f"{bucket}/warehouse/orders"))) > 1
+    # the same ids as the source, each once
+    ids = sorted(table.column("id").to_pylist())
+    assert ids == list(range(1, ROWS + 1))
