@@ -7,21 +7,18 @@ use ports from ``PASSIVE_PORTS`` (below the kernel's ephemeral range, so they do
 
 from __future__ import annotations
 
-import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from tests.infra.postgres import free_port
+from tests.infra.procs import LoginServer, stop_process, wait_until_up
 
 USER = "opencdm"
 PASSWORD = "opencdm-test-pw"
@@ -46,22 +43,7 @@ server.serve_forever()
 """
 
 
-@dataclass
-class FtpServer:
-    host: str
-    port: int
-    username: str
-    password: str
-    home: Path
-
-    def link_inputs(self) -> dict[str, str]:
-        """Flat linkConfig inputs of an ``ftp-connector`` link to this server."""
-        return {
-            "linkConfig.server": self.host,
-            "linkConfig.port": str(self.port),
-            "linkConfig.username": self.username,
-            "linkConfig.password": self.password,
-        }
+FtpServer = LoginServer
 
 
 def _greets(port: int) -> bool:
@@ -80,24 +62,12 @@ def start_ftp(root: Path) -> tuple[FtpServer, subprocess.Popen]:
     with open(root / "ftpd.log", "ab") as log:
         proc = subprocess.Popen([sys.executable, "-c", SERVE, str(port), str(home), USER, PASSWORD,
                                  *map(str, PASSIVE_PORTS)], stdin=subprocess.DEVNULL, stdout=log, stderr=log)
-    deadline = time.monotonic() + 30
-    while not _greets(port):
-        if proc.poll() is not None or time.monotonic() > deadline:
-            stop_ftp(proc)
-            raise RuntimeError(f"pyftpdlib did not start: {(root / 'ftpd.log').read_text(errors='replace')[-2000:]}")
-        time.sleep(0.05)
+    wait_until_up(proc, lambda: _greets(port), root / "ftpd.log", "pyftpdlib")
     return FtpServer("127.0.0.1", port, USER, PASSWORD, home), proc
 
 
 def stop_ftp(proc: subprocess.Popen) -> None:
-    """SIGTERM the server by its pid (SIGKILL after 10 s)."""
-    if proc.poll() is None:
-        os.kill(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.wait()
+    stop_process(proc)
 
 
 @pytest.fixture(scope="session")

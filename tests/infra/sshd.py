@@ -11,40 +11,23 @@ from __future__ import annotations
 import os
 import pwd
 import shutil
-import signal
 import socket
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from tests.infra.postgres import free_port
+from tests.infra.procs import LoginServer, stop_process, wait_until_up
 
 SSHD = "/usr/sbin/sshd"
 USER = "opencdmsftp"
 PASSWORD = "opencdm-test-pw"
 
 
-@dataclass
-class SftpServer:
-    host: str
-    port: int
-    username: str
-    password: str
-    home: Path
-
-    def link_inputs(self) -> dict[str, str]:
-        """Flat linkConfig inputs of an ``sftp-connector`` link to this server."""
-        return {
-            "linkConfig.server": self.host,
-            "linkConfig.port": str(self.port),
-            "linkConfig.username": self.username,
-            "linkConfig.password": self.password,
-        }
+SftpServer = LoginServer
 
 
 def _bin(name: str) -> str:
@@ -110,24 +93,12 @@ def start_sshd(root: Path) -> tuple[SftpServer, subprocess.Popen]:
     with open(root / "sshd.log", "ab") as log:
         proc = subprocess.Popen([SSHD, "-D", "-e", "-f", str(root / "sshd_config")], stdin=subprocess.DEVNULL,
                                 stdout=log, stderr=log)
-    deadline = time.monotonic() + 30
-    while not _banner(port):
-        if proc.poll() is not None or time.monotonic() > deadline:
-            stop_sshd(proc)
-            raise RuntimeError(f"sshd did not start: {(root / 'sshd.log').read_text(errors='replace')[-2000:]}")
-        time.sleep(0.05)
+    wait_until_up(proc, lambda: _banner(port), root / "sshd.log", "sshd")
     return SftpServer("127.0.0.1", port, USER, PASSWORD, home), proc
 
 
 def stop_sshd(proc: subprocess.Popen) -> None:
-    """SIGTERM the listener by its pid (SIGKILL after 10 s)."""
-    if proc.poll() is None:
-        os.kill(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.wait()
+    stop_process(proc)
 
 
 @pytest.fixture(scope="session")
