@@ -267,7 +267,9 @@ def run_shell(pg: Postgres, command: str, env: dict[str, str] | None = None, tim
 
 
 class OpencdmServer:
-    """``opencdm serve`` from this checkout, with one cluster, the src/dst links and the bench job."""
+    """``opencdm serve`` from this checkout, with one cluster, the src/dst links and the bench job
+    (``start``); or only the server and cluster (``connect``), then any links and jobs (``add_link``,
+    ``add_job``; ``bench/files.py`` does that)."""
 
     def __init__(self, root: Path, pg: Postgres, extractors: int, links: dict[str, dict[str, str]] | None = None,
                  preparation: str = "DROP_AND_CREATE") -> None:
@@ -280,6 +282,8 @@ class OpencdmServer:
             "linkConfig.port": str(pg.port), "linkConfig.database": name, "linkConfig.username": "postgres",
             "linkConfig.password": PASSWORD} for name in ("src", "dst")}
         self.proc: subprocess.Popen | None = None
+        self.connectors: dict[str, str] = {}  # link name -> connector-name
+        self.last_submission: dict = {}  # the status of the last run_job
 
     def _cli(self, *args: str) -> str:
         out = subprocess.run([sys.executable, "-m", "opencdm", *args, "--data-dir", str(self.data)], env=self.env,
@@ -287,33 +291,60 @@ class OpencdmServer:
         return out.stdout
 
     def start(self) -> None:
+        """The server, its cluster, the ``src``/``dst`` links and the ``orders`` job."""
+        self.connect()
+        for name, inputs in self.links.items():
+            self.add_link(name, inputs)
+        self.add_job("orders", "src", "dst",
+                     {"fromJobConfig.schemaName": "bench", "fromJobConfig.tableName": "orders"},
+                     {"toJobConfig.schemaName": "bench", "toJobConfig.tableName": "orders",
+                      "toJobConfig.tablePreparation": self.preparation})
+
+    def connect(self) -> None:
+        """Start ``opencdm serve`` and create the cluster; links and jobs come with add_link/add_job."""
         sys.path.insert(0, str(REPO))
         from opencdm.client import CdmClient
 
         creds = json.loads(self._cli("credentials", "create", "--project-id", PROJECT))
+        self.client = CdmClient(f"http://127.0.0.1:{self.port}", creds["ak"], creds["sk"], PROJECT)
+        self._launch()
+        self.cid = self.client.call("POST", "/clusters", {"cluster": {"name": "bench", "vpcId": "v"}})["id"]
+        self._wait(lambda: self.client.call("GET", f"/clusters/{self.cid}")["status"] == "200", "the cluster")
+
+    def _launch(self) -> None:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "opencdm", "serve", "--port", str(self.port), "--data-dir", str(self.data)],
             env=self.env, cwd=REPO, stdout=open(self.log, "ab"), stderr=subprocess.STDOUT, start_new_session=True)
-        self.client = CdmClient(f"http://127.0.0.1:{self.port}", creds["ak"], creds["sk"], PROJECT)
         self._wait(lambda: self.client.request("GET", "/clusters").status_code == 200, "the server to answer")
-        self.cid = self.client.call("POST", "/clusters", {"cluster": {"name": "bench", "vpcId": "v"}})["id"]
+
+    def restart(self) -> None:
+        """Stop the server and start it again on the same data (cluster, links and jobs are kept):
+        fresh processes, no worker left from earlier runs."""
+        self.stop()
+        self._launch()
         self._wait(lambda: self.client.call("GET", f"/clusters/{self.cid}")["status"] == "200", "the cluster")
-        for name, inputs in self.links.items():
-            self.client.call("POST", f"/clusters/{self.cid}/cdm/link", {"links": [{
-                "name": name, "connector-name": "generic-jdbc-connector", "link-config-values": {"configs": [
-                    {"name": "linkConfig", "inputs": [{"name": k, "value": v} for k, v in inputs.items()]}]}}]})
+
+    def add_link(self, name: str, inputs: dict[str, str], connector: str = "generic-jdbc-connector") -> None:
+        """A link with flat linkConfig inputs (``linkConfig.host``: value)."""
+        self.connectors[name] = connector
+        self.client.call("POST", f"/clusters/{self.cid}/cdm/link", {"links": [{
+            "name": name, "connector-name": connector, "link-config-values": {"configs": [
+                {"name": "linkConfig", "inputs": [{"name": k, "value": v} for k, v in inputs.items()]}]}}]})
+
+    def add_job(self, name: str, from_link: str, to_link: str, from_inputs: dict[str, str],
+                to_inputs: dict[str, str]) -> None:
+        """A job between two links made by add_link, with flat fromJobConfig/toJobConfig inputs and
+        ``throttlingConfig.numExtractors``."""
+        def group(config: str, inputs: dict[str, str]) -> dict:
+            return {"configs": [{"name": config, "inputs": [{"name": k, "value": v} for k, v in inputs.items()]}]}
+
         self.client.call("POST", f"/clusters/{self.cid}/cdm/job", {"jobs": [{
-            "name": "orders", "from-connector-name": "generic-jdbc-connector",
-            "to-connector-name": "generic-jdbc-connector", "from-link-name": "src", "to-link-name": "dst",
-            "from-config-values": {"configs": [{"name": "fromJobConfig", "inputs": [
-                {"name": "fromJobConfig.schemaName", "value": "bench"},
-                {"name": "fromJobConfig.tableName", "value": "orders"}]}]},
-            "to-config-values": {"configs": [{"name": "toJobConfig", "inputs": [
-                {"name": "toJobConfig.schemaName", "value": "bench"},
-                {"name": "toJobConfig.tableName", "value": "orders"},
-                {"name": "toJobConfig.tablePreparation", "value": self.preparation}]}]},
-            "driver-config-values": {"configs": [{"name": "throttlingConfig", "inputs": [
-                {"name": "throttlingConfig.numExtractors", "value": str(self.extractors)}]}]}}]})
+            "name": name, "from-connector-name": self.connectors[from_link],
+            "to-connector-name": self.connectors[to_link], "from-link-name": from_link, "to-link-name": to_link,
+            "from-config-values": group("fromJobConfig", from_inputs),
+            "to-config-values": group("toJobConfig", to_inputs),
+            "driver-config-values": group("throttlingConfig",
+                                          {"throttlingConfig.numExtractors": str(self.extractors)})}]})
 
     def _wait(self, ready: Callable[[], bool], what: str, timeout: float = 120) -> None:
         deadline = time.monotonic() + timeout
@@ -328,9 +359,9 @@ class OpencdmServer:
             time.sleep(0.2)
         raise RuntimeError(f"timed out waiting for {what}")
 
-    def run_job(self, timeout: float = 1800) -> dict:
+    def run_job(self, timeout: float = 1800, job: str = "orders") -> dict:
         """Start the job and poll its status; measured over the server's whole process tree."""
-        path = f"/clusters/{self.cid}/cdm/job/orders"
+        path = f"/clusters/{self.cid}/cdm/job/{job}"
         state: dict = {}
 
         def finished() -> bool:
@@ -339,6 +370,7 @@ class OpencdmServer:
 
         self.client.call("PUT", f"{path}/start")
         m = measure(self.proc.pid, finished, timeout, self.pg.postmaster())
+        self.last_submission = state
         if state["status"] != "SUCCEEDED":
             raise RuntimeError(f"run {state['status']}: {state.get('error-summary')}")
         counters = state["counters"]["org.apache.sqoop.submission.counter.SqoopCounters"]
