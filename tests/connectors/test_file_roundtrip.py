@@ -52,6 +52,12 @@ def test_table_files_table_keeps_every_value(dbs, fmt, header):  # noqa: F811 (t
     table = f"rt_{uuid.uuid4().hex[:8]}"
     cols = source_cols("pg")
     if fmt == "PARQUET_FILE":
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        stored_as = pq.read_schema(next((dbs.root / folder).iterdir()))
+        assert stored_as.field("n28").type == pa.decimal128(28, 10)  # readers see decimals, not text
+        assert stored_as.field("n65").type == pa.string()  # beyond Parquet's 38 digits: exact text
         files_to_table(dbs, folder, fmt, table, "CREATE_WHEN_NOT_EXIST")
         declared, original = dbs.types("pg", table), dbs.types("pg", "fidelity")
         assert {c.name: declared[c.name] for c in cols} == {c.name: original[c.name] for c in cols}

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import hashlib
 import io
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -23,7 +25,8 @@ from opencdm.connectors.formats import json as jsonfmt
 from opencdm.connectors.formats import parquet as pqfmt
 from opencdm.errors import ExtractFailed, InvalidInput
 
-CHUNK_BYTES = 8 << 20  # bytes per native chunk of a binary copy
+CHUNK_BYTES = 4 << 20  # bytes per native chunk of a binary copy
+READ_AHEAD = 2  # ranges of one file fetched at once in a binary copy (memory: this x CHUNK_BYTES)
 MIN_PIECE = 16 << 20  # a SIZE split never cuts pieces smaller than this
 NATIVE_FORMAT = "opencdm.binary-file"  # raw bytes, a Chunk.name starting each file
 
@@ -201,19 +204,39 @@ class FileExtractor(Extractor):
         for piece in part.pieces:
             digest = hashlib.md5(usedforsecurity=False) if self.cfg.md5_suffix else None
             first = True
-            with guarded(lambda: self.fs.open_input_stream(piece.file.path, compression=None), piece.file.path,
-                         ExtractFailed) as src:
-                while True:
-                    data = guarded(lambda: src.read(CHUNK_BYTES), piece.file.path, ExtractFailed)
-                    if digest is not None:
-                        digest.update(data)
-                    if data or first:
-                        yield Chunk(data, 0, name=piece.file.rel if first else None)
-                        first = False
-                    if not data:
-                        break
+            for data in self._bytes(piece.file):
+                if digest is not None:
+                    digest.update(data)
+                yield Chunk(data, 0, name=piece.file.rel if first else None)
+                first = False
+            if first:  # an empty file still starts an object
+                yield Chunk(b"", 0, name=piece.file.rel)
             if digest is not None:
                 self._check_md5(piece.file, digest.hexdigest())
+
+    def _bytes(self, file: Listed) -> Iterator[bytes]:
+        """The file's bytes in ``CHUNK_BYTES`` pieces; on stores that take parallel requests, up to
+        ``READ_AHEAD`` ranges are fetched at once (one stream is latency-bound on object stores)."""
+        if not self.store.concurrent or file.size <= CHUNK_BYTES:
+            with guarded(lambda: self.fs.open_input_stream(file.path, compression=None), file.path,
+                         ExtractFailed) as src:
+                while data := guarded(lambda: src.read(CHUNK_BYTES), file.path, ExtractFailed):
+                    yield data
+            return
+        with guarded(lambda: self.fs.open_input_file(file.path), file.path, ExtractFailed) as src, \
+                ThreadPoolExecutor(READ_AHEAD, thread_name_prefix="read-ahead") as pool:
+            pending: deque = deque()
+            offsets = iter(range(0, file.size, CHUNK_BYTES))
+            for offset in offsets:
+                pending.append(pool.submit(src.read_at, min(CHUNK_BYTES, file.size - offset), offset))
+                if len(pending) >= READ_AHEAD:
+                    break
+            while pending:
+                data = guarded(pending.popleft().result, file.path, ExtractFailed)
+                offset = next(offsets, None)
+                if offset is not None:
+                    pending.append(pool.submit(src.read_at, min(CHUNK_BYTES, file.size - offset), offset))
+                yield data
 
     def _csv_text(self, part: FileSplit) -> Iterator[Chunk]:
         """The pieces' CSV text as it is, minus header lines, each file ending its last line."""

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import posixpath
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Iterable, Iterator, Sequence
 from functools import cached_property
 from typing import Any
@@ -33,6 +34,7 @@ from opencdm.connectors.formats import json as jsonfmt
 from opencdm.connectors.formats import parquet as pqfmt
 from opencdm.errors import InvalidInput, LoadFailed
 
+PUBLISH_THREADS = 8  # moves at once on stores that take parallel requests (object stores, local disks)
 _CODEC_EXT = {"GZIP": (".gz", "gzip"), "BZIP2": (".bz2", "bz2"), "ZSTD": (".zst", "zstd"), "LZ4": (".lz4", "lz4")}
 
 
@@ -89,22 +91,43 @@ class FileLoader(Loader):
             with self._open(self._where(name)) as out:
                 self._writer(out, self._schema).close()
             staged = self._staged()
-        moves = []
-        for rel, size in staged:
-            dest = posixpath.join(self.base, rel)
-            if self._duplicate(dest, size):
-                if self.cfg.duplicate == "ABANDON":
-                    raise LoadFailed(f"[{rel}] exists with the same size (toJobConfig.duplicateFileOpType=ABANDON).")
-                if self.cfg.duplicate == "SKIP":
-                    continue
-            moves.append((posixpath.join(self.temp, rel), dest))
-        for src, dest in moves:
-            self._mkdirs(posixpath.dirname(dest))
-            if not isinstance(self.fs, pafs.LocalFileSystem) and self._exists(dest):
-                guarded(lambda: self.fs.delete_file(dest), dest, LoadFailed)
-            guarded(lambda: self.fs.move(src, dest), f"publishing {dest}", LoadFailed)
+        self._publish(staged)
         self.abort()
         self._finish(results)
+
+    def _publish(self, staged: list[tuple[str, int]]) -> None:
+        """Move every staged file to its name; duplicates first, so ABANDON publishes nothing."""
+        object_store = self.store.buckets  # a move overwrites, parents need no creating
+        pool = ThreadPoolExecutor(PUBLISH_THREADS if self.store.concurrent else 1, thread_name_prefix="publish")
+        with pool:
+            def sizes() -> list[int | None]:
+                return list(pool.map(lambda item: self._size(posixpath.join(self.base, item[0])), staged))
+
+            found = [None] * len(staged) if object_store and self.cfg.duplicate == "REPLACE" else sizes()
+            moves = []
+            for (rel, size), there in zip(staged, found):
+                if there == size and self.cfg.duplicate != "REPLACE":
+                    if self.cfg.duplicate == "ABANDON":
+                        raise LoadFailed(f"[{rel}] exists with the same size "
+                                         "(toJobConfig.duplicateFileOpType=ABANDON).")
+                    continue  # SKIP
+                moves.append((rel, there is not None))
+            if not object_store:
+                for parent in sorted({posixpath.dirname(posixpath.join(self.base, rel)) for rel, _ in moves}):
+                    self._mkdirs(parent)
+
+            def move(item: tuple[str, bool]) -> None:
+                rel, exists = item
+                src, dest = posixpath.join(self.temp, rel), posixpath.join(self.base, rel)
+                if exists and not object_store and not isinstance(self.fs, pafs.LocalFileSystem):
+                    guarded(lambda: self.fs.delete_file(dest), dest, LoadFailed)  # SFTP/FTP renames refuse
+                guarded(lambda: self.fs.move(src, dest), f"publishing {dest}", LoadFailed)
+
+            list(pool.map(move, moves))
+
+    def _size(self, path: str) -> int | None:
+        info = guarded(lambda: self.fs.get_file_info(path), path, LoadFailed)
+        return info.size if info.type == pafs.FileType.File else None
 
     def _finish(self, results: Sequence[LoadResult]) -> None:
         if self.cfg.marker_file:
@@ -210,7 +233,7 @@ class FileLoader(Loader):
         for name, data in _objects(chunks):
             rel = safe_rel(name)
             dest = posixpath.join(self.base, rel)
-            if self._duplicate(dest, sizes.get(name)) and self.cfg.duplicate != "REPLACE":
+            if self.cfg.duplicate != "REPLACE" and self._duplicate(dest, sizes.get(name)):
                 if self.cfg.duplicate == "ABANDON":
                     raise LoadFailed(f"[{rel}] exists with the same size (toJobConfig.duplicateFileOpType=ABANDON).")
                 for _ in data:  # SKIP: leave it, read past its bytes

@@ -27,6 +27,7 @@ class ServerLink(FileLink):
     username: str
     password: str = field(repr=False)
     protocol: ClassVar[str] = ""
+    concurrent = False
 
     @classmethod
     def parse(cls, link: Inputs) -> ServerLink:

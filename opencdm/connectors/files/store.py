@@ -27,8 +27,10 @@ TEMP_PREFIX = ".opencdm-tmp-"
 class FileLink(ABC):
     """A parsed link of a file connector."""
 
-    #: Whether job paths start with a bucket (``bucketName``).
+    #: Whether job paths start with a bucket (``bucketName``): an object store, where a move overwrites.
     buckets: bool = False
+    #: Whether one file system object takes requests from several threads at once (not one SFTP/FTP session).
+    concurrent: bool = True
 
     @abstractmethod
     def filesystem(self, ctx: ConnectorContext) -> pafs.FileSystem:
