@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import hashlib
 import posixpath
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from functools import cached_property
 from typing import Any
 
@@ -26,6 +26,7 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 
 from opencdm.connectors.base import Chunk, ConnectorContext, DirtyRows, Inputs, Loader, LoadResult, Partition
+from opencdm.connectors.files.extract import NATIVE_FORMAT
 from opencdm.connectors.files.options import BINARY, CSV, JSON, PARQUET, FileTo
 from opencdm.connectors.files.store import TEMP_PREFIX, FileLink, guarded, safe_rel
 from opencdm.connectors.formats import EXTENSIONS
@@ -34,6 +35,9 @@ from opencdm.connectors.formats import json as jsonfmt
 from opencdm.connectors.formats import parquet as pqfmt
 from opencdm.errors import InvalidInput, LoadFailed
 
+#: A binary copy waits for its pending uploads every this many bytes (object stores upload parts in the
+#: background, with no limit of their own on what waits when the network is slower than the source).
+FLUSH_BYTES = 32 << 20
 PUBLISH_THREADS = 8  # moves at once on stores that take parallel requests (object stores, local disks)
 _CODEC_EXT = {"GZIP": (".gz", "gzip"), "BZIP2": (".bz2", "bz2"), "ZSTD": (".zst", "zstd"), "LZ4": (".lz4", "lz4")}
 
@@ -77,8 +81,6 @@ class FileLoader(Loader):
         self._mkdirs(self.temp if self.cfg.temp else self.base)
 
     def accepts_native(self, fmt: str) -> bool:
-        from opencdm.connectors.files.extract import NATIVE_FORMAT
-
         return fmt == NATIVE_FORMAT and self.cfg.format == BINARY
 
     def commit(self, results: Sequence[LoadResult]) -> None:
@@ -86,7 +88,8 @@ class FileLoader(Loader):
             self._finish(results)
             return
         staged = self._staged()
-        if not staged and self.cfg.format != BINARY and self._schema is not None:
+        says_columns = self.cfg.format == PARQUET or (self.cfg.format == CSV and self.cfg.text.header)
+        if not staged and says_columns and self._schema is not None:
             name = self._file_name(0, 0)  # no rows at all: one empty file still says what the columns are
             with self._open(self._where(name)) as out:
                 self._writer(out, self._schema).close()
@@ -155,7 +158,10 @@ class FileLoader(Loader):
                       if f.type == pafs.FileType.File)
 
     def _mkdirs(self, path: str) -> None:
-        """``path`` and its parents as directories (FTP's mkdir fails on one that exists)."""
+        """``path`` and its parents as directories (FTP's mkdir fails on one that exists); object stores
+        have no directories to create (a key's prefix is its folder)."""
+        if self.store.buckets:
+            return
         if guarded(lambda: self.fs.get_file_info(path), path, LoadFailed).type != pafs.FileType.Directory:
             guarded(lambda: self.fs.create_dir(path, recursive=True), f"creating {path}", LoadFailed)
 
@@ -255,6 +261,8 @@ class FileLoader(Loader):
                 written += len(block)
                 if digest is not None:
                     digest.update(block)
+                if written % FLUSH_BYTES < len(block):
+                    out.flush()  # an object store's background uploads finish here: memory stays bounded
         size = guarded(lambda: self.fs.get_file_info(path), path, LoadFailed).size
         if size != written or (expected is not None and written != expected):
             raise LoadFailed(f"[{rel}]: {size} bytes arrived of {expected if expected is not None else written}.")

@@ -16,7 +16,7 @@ from opencdm.connectors.arrow import conform, field_type
 from opencdm.connectors.formats import BATCH_ROWS
 from opencdm.errors import ExtractFailed, LoadFailed
 
-ROW_GROUP_BYTES = 64 << 20
+ROW_GROUP_BYTES = 32 << 20
 CODECS = ("NONE", "SNAPPY", "GZIP", "ZSTD", "LZ4", "BROTLI")
 
 

@@ -326,6 +326,14 @@ class PostgresDialect(PostgresLoads, Dialect):
                                                       [self.table(schema, want)])[0][0]:
             self.execute(conn, f"ALTER TABLE {table} RENAME CONSTRAINT {quote_ident(pk[0][0])} TO {quote_ident(want)}")
 
+    def select_expr(self, col: Column) -> str:
+        """``numeric`` columns as the server's text: PostgreSQL prints numerics faster than ADBC decodes
+        their binary form (the same exact text either way)."""
+        if col.expr is None and col.type.startswith("numeric"):
+            ident = quote_ident(col.name)
+            return f"CAST({ident} AS text) AS {ident}"
+        return super().select_expr(col)
+
     def raw_reader(self) -> PostgresDialect:
         from opencdm.connectors.jdbc.postgresql.copy import CopyReader  # the passthrough only
 

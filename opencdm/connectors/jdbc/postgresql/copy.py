@@ -11,6 +11,7 @@ from typing import Any
 import pyarrow as pa
 
 from opencdm.connectors.base import Chunk
+from opencdm.connectors.jdbc.dialect import Dialect
 from opencdm.connectors.jdbc.postgresql import CHUNK_BYTES, CHUNK_SECONDS, PostgresDialect
 from opencdm.errors import ExtractFailed
 
@@ -18,6 +19,9 @@ class CopyReader(PostgresDialect):
     """The extracting half of the binary COPY passthrough (``raw_reader``), on psycopg alone, so a
     worker moving a native stream never loads ADBC: ``read`` yields the query's binary COPY as
     ``Chunk`` s, undecoded; catalog queries run on the same connection."""
+
+    def select_expr(self, col: Any) -> str:
+        return Dialect.select_expr(self, col)  # the binary form as it is: the target decodes it
 
     def read(self, conn: Any, sql: str, params: Sequence[Any], schema: pa.Schema) -> Iterator[Chunk]:
         if params:  # what inline() left as parameters: quoted client side, COPY takes none
