@@ -37,7 +37,7 @@ from opencdm.errors import InvalidInput, LoadFailed
 
 #: A binary copy waits for its pending uploads every this many bytes (object stores upload parts in the
 #: background, with no limit of their own on what waits when the network is slower than the source).
-FLUSH_BYTES = 64 << 20
+FLUSH_BYTES = 16 << 20
 PUBLISH_THREADS = 8  # moves at once on stores that take parallel requests (object stores, local disks)
 _CODEC_EXT = {"GZIP": (".gz", "gzip"), "BZIP2": (".bz2", "bz2"), "ZSTD": (".zst", "zstd"), "LZ4": (".lz4", "lz4")}
 
