@@ -268,3 +268,18 @@ def test_csv_text_passes_through_to_a_loader_that_reads_csv(ctx, tmp_path):
         ext = LOCAL.extractor({}, {"fromJobConfig.inputDirectory": "nat", "fromJobConfig.inputFormat": "CSV_FILE",
                                    **extra}, ctx)
         assert ext.native_format() is None, extra
+
+
+def test_a_symlinked_output_folder_cannot_lead_out(ctx, tmp_path):
+    outside = tmp_path.parent / f"outside-{uuid.uuid4().hex[:6]}"
+    outside.mkdir()
+    (tmp_path / "s" / "sub").mkdir(parents=True)
+    (tmp_path / "s" / "sub" / "x.bin").write_bytes(b"data")
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "sub").symlink_to(outside)  # d/sub/x.bin would land outside the root
+    for temp in ("true", "false"):
+        with pytest.raises(CdmError) as err:
+            run(ctx, {"inputDirectory": "s", "inputFormat": "BINARY_FILE"},
+                {"outputDirectory": "d", "outputFormat": "BINARY_FILE", "writeToTempFile": temp}, parts=1)
+        assert err.value.code == "Cdm.0014"
+    assert list(outside.iterdir()) == []

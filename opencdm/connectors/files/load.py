@@ -122,6 +122,7 @@ class FileLoader(Loader):
             def move(item: tuple[str, bool]) -> None:
                 rel, exists = item
                 src, dest = posixpath.join(self.temp, rel), posixpath.join(self.base, rel)
+                self.store.confined(dest, self.ctx)  # a symlinked folder in the output must not lead out
                 if exists and not object_store and not isinstance(self.fs, pafs.LocalFileSystem):
                     guarded(lambda: self.fs.delete_file(dest), dest, LoadFailed)  # SFTP/FTP renames refuse
                 guarded(lambda: self.fs.move(src, dest), f"publishing {dest}", LoadFailed)
@@ -134,6 +135,7 @@ class FileLoader(Loader):
 
     def _finish(self, results: Sequence[LoadResult]) -> None:
         if self.cfg.marker_file:
+            self.store.confined(posixpath.join(self.base, self.cfg.marker_file), self.ctx)
             with self._open(posixpath.join(self.base, self.cfg.marker_file)):
                 pass
 
@@ -252,6 +254,7 @@ class FileLoader(Loader):
 
     def _copy(self, rel: str, data: Iterator[bytes], expected: int | None) -> None:
         path = self._where(rel)
+        self.store.confined(path, self.ctx)
         self._mkdirs(posixpath.dirname(path))
         digest = hashlib.md5(usedforsecurity=False) if self.cfg.validate_md5 else None
         written = 0

@@ -47,7 +47,8 @@ class FileLink(ABC):
                 "link check")
 
     def confined(self, path: str, ctx: ConnectorContext) -> bool:
-        """Whether a listed file may be read (local files: not a symlink out of the roots)."""
+        """Whether a file may be read or written here (local files: InvalidInput when the path, symlinks
+        followed, leads out of the project's roots)."""
         return True
 
 
