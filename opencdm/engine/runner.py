@@ -13,7 +13,7 @@ from opencdm import connectors
 from opencdm.clusters.base import ClusterBackend, RunControl
 from opencdm.engine.dirty import prepare_table as prepare_dirty_table
 from opencdm.engine.spec import Counters, PartitionResult, PartitionTask, TransferSpec
-from opencdm.engine.task import run_partition
+from opencdm.engine.task import run_partition, warm
 from opencdm.errors import Cancelled, CdmError, TransferError, WorkerLost
 
 log = logging.getLogger("opencdm.engine")
@@ -62,6 +62,7 @@ class Runner:
             if self.control.cancelled():
                 raise Cancelled("The run was stopped before it started.")
             self.sink.running()
+            self._warm()
             extractor = connectors.get(from_side.connector).extractor(from_side.link, from_side.job, spec.ctx)
             loader = connectors.get(to_side.connector).loader(to_side.link, to_side.job, spec.ctx, spec.run_id)
             schema = extractor.schema()
@@ -97,6 +98,14 @@ class Runner:
                  spec.submission_id, spec.job_name, c.rows_read, c.rows_written, c.rows_dirty, c.bytes_written,
                  c.files_read, c.files_written, c.files_skipped, seconds, c.rows_written / seconds if seconds else 0)
         self.sink.finished(True, self.counters, None)
+
+    def _warm(self) -> None:
+        """Start the workers the run will use while the server prepares it (a no-op task each)."""
+        for _ in range(min(max(1, self.spec.num_extractors), max(1, getattr(self.backend, "workers", 1)))):
+            try:
+                self.backend.executor().submit(warm)
+            except Exception:  # a broken pool: the first real task resets it
+                return
 
     def _negotiate(self, extractor, loader) -> None:
         """Use a native stream when both sides speak it (never with dirty data: raw bytes can't be bisected)."""

@@ -143,6 +143,11 @@ def run_partition(task: PartitionTask, control: RunControl) -> PartitionResult:
 
 
 
+def warm() -> None:
+    """A task that does nothing: submitted while the server prepares a run, so worker processes start
+    (and import what they need) at the same time instead of after."""
+
+
 def worker_init() -> None:
     """Initializer of every worker process: load the connector registry once."""
     connectors.load()
