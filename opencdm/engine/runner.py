@@ -62,12 +62,12 @@ class Runner:
             if self.control.cancelled():
                 raise Cancelled("The run was stopped before it started.")
             self.sink.running()
-            self._warm()
             extractor = connectors.get(from_side.connector).extractor(from_side.link, from_side.job, spec.ctx)
             loader = connectors.get(to_side.connector).loader(to_side.link, to_side.job, spec.ctx, spec.run_id)
             schema = extractor.schema()
             parts = extractor.partitions(max(1, spec.num_extractors * PARTITIONS_PER_EXTRACTOR)
                                          if spec.num_extractors > 1 else 1)
+            self._warm(len(parts))
             estimate = extractor.estimate_rows()
             loader.prepare(schema)
             prepare_dirty_table(spec.dirty, spec.ctx, spec.submission_id)
@@ -99,9 +99,9 @@ class Runner:
                  c.files_read, c.files_written, c.files_skipped, seconds, c.rows_written / seconds if seconds else 0)
         self.sink.finished(True, self.counters, None)
 
-    def _warm(self) -> None:
-        """Start the workers the run will use while the server prepares it (a no-op task each)."""
-        for _ in range(min(max(1, self.spec.num_extractors), max(1, getattr(self.backend, "workers", 1)))):
+    def _warm(self, parts: int) -> None:
+        """Start the workers the run will use while the server prepares the rest (a no-op task each)."""
+        for _ in range(min(parts, max(1, self.spec.num_extractors), max(1, getattr(self.backend, "workers", 1)))):
             try:
                 self.backend.executor().submit(warm)
             except Exception:  # a broken pool: the first real task resets it
