@@ -41,6 +41,7 @@ class Runner:
         self.report_every = report_every
         self.control: RunControl = backend.control()
         self.counters = Counters()
+        self._warming: list[concurrent.futures.Future] = []
 
     def cancel(self) -> None:
         self.control.cancel()
@@ -100,10 +101,11 @@ class Runner:
         self.sink.finished(True, self.counters, None)
 
     def _warm(self, parts: int) -> None:
-        """Start the workers the run will use while the server prepares the rest (a no-op task each)."""
+        """Start the workers the run will use while the server prepares the rest (a no-op task each;
+        ``_execute`` waits for them, so a real task finds a started worker instead of spawning one more)."""
         for _ in range(min(parts, max(1, self.spec.num_extractors), max(1, getattr(self.backend, "workers", 1)))):
             try:
-                self.backend.executor().submit(warm)
+                self._warming.append(self.backend.executor().submit(warm))
             except Exception:  # a broken pool: the first real task resets it
                 return
 
@@ -118,6 +120,7 @@ class Runner:
 
     def _execute(self, parts: list, estimate: int | None) -> list[PartitionResult]:
         self._parts = {p.index: p for p in parts}
+        concurrent.futures.wait(self._warming, timeout=60)
         pending = deque(PartitionTask(self.spec, p) for p in parts)
         in_flight: dict[concurrent.futures.Future, PartitionTask] = {}
         live: dict[int, tuple[int, int, int, int]] = {}  # partition index -> latest running totals
