@@ -244,9 +244,16 @@ def test_refused_inputs_are_errors_not_ignored(ctx):
             LOCAL.check_job({}, {"toJobConfig.outputDirectory": "o", "toJobConfig.outputFormat": "CSV_FILE", **bad},
                             "to", ctx)
         assert err.value.code == "Cdm.0014", bad
-    with pytest.raises(CdmError):
-        LOCAL.check_job({}, {"fromJobConfig.inputDirectory": "i", "fromJobConfig.inputFormat": "XML_FILE"},
-                        "from", ctx)
+    for bad in ({"fromJobConfig.inputFormat": "XML_FILE"},
+                {"fromJobConfig.inputFormat": "CSV_FILE", "fromJobConfig.regexSeparator": "true"},
+                {"fromJobConfig.inputFormat": "CSV_FILE", "fromJobConfig.regexSeparator": "true",
+                 "fromJobConfig.regex": "(unclosed"},
+                {"fromJobConfig.inputFormat": "CSV_FILE", "fromJobConfig.useMarkerFile": "true"},
+                {"fromJobConfig.inputFormat": "CSV_FILE", "fromJobConfig.startTime": "${dateformat(yyyy)}",
+                 "fromJobConfig.filterType": "TIME"},
+                {"fromJobConfig.inputFormat": "CSV_FILE", "fromJobConfig.bucketName": "b"}):
+        with pytest.raises(CdmError):
+            LOCAL.check_job({}, {"fromJobConfig.inputDirectory": "i", **bad}, "from", ctx)
 
 
 def test_csv_text_passes_through_to_a_loader_that_reads_csv(ctx, tmp_path):

@@ -9,6 +9,7 @@ types) are refused with a clear error when set, never accepted and ignored.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass
 
 from opencdm.connectors import config
@@ -24,20 +25,20 @@ MAX_INPUT_PATHS = 50
 
 
 def _text(job: Inputs, side: str, *, reading: bool) -> TextOptions:
-    sep = config.get_str(job, f"{side}.fieldSeparator")
-    line = job.get(f"{side}.lineSeparator")  # separators are taken verbatim: a blank may be one
+    config.get_str(job, f"{side}.fieldSeparator")  # a string or nothing; taken verbatim below (a blank may be one)
+    line = job.get(f"{side}.lineSeparator")
     if line is not None and not isinstance(line, str):
         raise config.invalid(f"{side}.lineSeparator", line, "a string")
-    regex = config.get_str(job, f"{side}.regex") if config.get_bool(job, f"{side}.regexSeparator") else None
-    if regex:
-        import re
-
+    regex = None
+    if config.get_bool(job, f"{side}.regexSeparator"):
+        config.require(job, f"{side}.regex")
+        regex = config.get_str(job, f"{side}.regex")
         try:
             re.compile(regex)
         except re.error as exc:
             raise config.invalid(f"{side}.regex", regex, f"a regular expression ({exc})") from None
     raw_sep = job.get(f"{side}.fieldSeparator")
-    field_sep = unescape(raw_sep) if isinstance(raw_sep, str) and raw_sep != "" else (sep or ",")
+    field_sep = unescape(raw_sep) if raw_sep else ","
     return TextOptions(
         field_sep=field_sep,
         line_sep=unescape(line) if line else (None if reading else "\r\n"),
