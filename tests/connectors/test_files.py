@@ -290,3 +290,20 @@ def test_a_symlinked_output_folder_cannot_lead_out(ctx, tmp_path):
                 {"outputDirectory": "d", "outputFormat": "BINARY_FILE", "writeToTempFile": temp}, parts=1)
         assert err.value.code == "Cdm.0014"
     assert list(outside.iterdir()) == []
+
+
+def test_obs_link_scheme_and_signing_region():
+    from opencdm.connectors.files.obs import ObsLink
+
+    def link(server: str, port: str) -> ObsLink:
+        return ObsLink.parse({"linkConfig.storageType": "OBS", "linkConfig.server": server, "linkConfig.port": port,
+                              "linkConfig.accessKey": "ak", "linkConfig.securityKey": "sk"})
+
+    assert (link("obs.cn-north-4.myhuaweicloud.com", "443").scheme, link("h", "80").scheme) == ("https", "http")
+    assert link("http://10.0.0.5", "9000").scheme == "http" and link("10.0.0.5", "9000").scheme == "https"
+    assert link("obs.cn-north-4.myhuaweicloud.com", "443").region == "cn-north-4"
+    assert link("s3.eu-west-1.amazonaws.com", "443").region == "eu-west-1"
+    assert link("minio.internal", "9000").region == "us-east-1"
+    for bad in ("http://", "a/b", "user@host"):
+        with pytest.raises(CdmError):
+            link(bad, "443")

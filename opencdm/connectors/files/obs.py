@@ -8,6 +8,7 @@ other port means https.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 
 import pyarrow.fs as pafs
@@ -20,6 +21,7 @@ from opencdm.errors import InvalidInput
 from opencdm.text import has_control
 
 STORAGE_TYPES = ("OBS", "S3", "OSS")
+_REGION = re.compile(r"^(?:obs|s3)[.-]([a-z0-9-]+)\.(?:myhuaweicloud\.com|amazonaws\.com)$")
 
 
 @dataclass(frozen=True)
@@ -58,9 +60,16 @@ class ObsLink(FileLink):
         address = egress.address(self.host, self.port, ctx, "linkConfig.server")
         host = f"[{address}]" if ":" in address else address
         return pafs.S3FileSystem(access_key=self.access_key, secret_key=self.secret_key, scheme=self.scheme,
-                                 endpoint_override=f"{host}:{self.port}", region="us-east-1",
+                                 endpoint_override=f"{host}:{self.port}", region=self.region,
                                  force_virtual_addressing=False, connect_timeout=10, request_timeout=60,
                                  allow_bucket_creation=False, allow_bucket_deletion=False)
+
+    @property
+    def region(self) -> str:
+        """The signing region: read from an OBS or AWS endpoint name (``obs.cn-north-4.myhuaweicloud.com``,
+        ``s3.eu-west-1.amazonaws.com``); ``us-east-1`` for any other store, which ignores it."""
+        m = _REGION.match(self.host.lower())
+        return m[1] if m else "us-east-1"
 
     def location(self, bucket: str | None, directory: str, ctx: ConnectorContext, name: str) -> str:
         if not bucket or "/" in bucket or has_control(bucket):
