@@ -772,8 +772,11 @@ def report(results: list[dict], sizes: dict[str, tuple[str, float, int | None]],
             if tool == "opencdm":
                 procs = max(ok, key=lambda x: x["rss_mib"]).get("rss_by_process_mib", {})
                 note += "; tree " + " + ".join(f"{k.split(':')[0]} {v}" for k, v in procs.items())
-                if case.startswith("bin-"):
-                    note += f"; RSS target <= 300 MiB: {'met' if rss <= 300 else 'MISSED'}"
+                if case.startswith("bin-"):  # the copy's worker, and the tree counting shared pages once (PSS)
+                    worker = max((v for k, v in procs.items() if k.startswith("spawn")), default=0)
+                    pss = max(x["pss_mib"] for x in ok)
+                    verdict = "met" if worker <= 300 and pss <= 300 else "MISSED"
+                    note += f"; memory <= 300 MiB: {verdict} (copying worker RSS {worker}, tree PSS {pss:.0f})"
             wall = r["wall_s"]
             ratio = f"{wall / mine['wall_s']:.2f}" if mine else "-"
             rps = f"{rows / wall:,.0f}" if rows else "-"
