@@ -5,4 +5,5 @@ pytest_plugins = [
     "tests.infra.ceph",
     "tests.infra.sshd",
     "tests.infra.ftp",
+    "tests.infra.search",
 ]

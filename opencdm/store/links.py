@@ -19,6 +19,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from opencdm.errors import CdmError, Conflict, InvalidInput, NotFound
+from opencdm.extended import extended_inputs
 from opencdm.store.db import now_ms
 from opencdm.store.secrets import LEGACY_PREFIX, SecretBox, link_context
 from opencdm.store.tables import Job, Link
@@ -85,8 +86,8 @@ def _bound_changes(config: dict[str, Any], old: Link | None, sensitive: frozense
     """The inputs (and the connector) a kept secret is bound to that differ between ``old`` and ``config``."""
     if old is None:
         return []
-    new = {i["name"]: _norm(i.get("value")) for i in _items(config)}
-    was = {i["name"]: _norm(i.get("value")) for i in _items(old.config)}
+    new = {**extended_inputs(config), **{i["name"]: _norm(i.get("value")) for i in _items(config)}}
+    was = {**extended_inputs(old.config), **{i["name"]: _norm(i.get("value")) for i in _items(old.config)}}
     names = (set(new) | set(was)) - sensitive - unbound
     changed = sorted(n for n in names if new.get(n) != was.get(n))
     return (["connector-name"] if connector != old.connector_name else []) + changed
@@ -101,7 +102,7 @@ def unsealed_inputs(row: Link, box: SecretBox | None, sensitive: frozenset[str] 
 def unseal(config: dict[str, Any], where: tuple[str, str, str], box: SecretBox | None,
            sensitive: frozenset[str]) -> dict[str, Any]:
     """``unsealed_inputs`` of a sealed config of link ``where`` (project, cluster, name) not saved yet."""
-    out: dict[str, Any] = {}
+    out: dict[str, Any] = dict(extended_inputs(config))  # linkConfig.httpsAccess and the like
     for item in _items(config):
         value = item.get("value")
         if box is not None and item["name"] in sensitive and value is not None:

@@ -7,6 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from opencdm.extended import extended_inputs
 from opencdm.text import has_control
 
 
@@ -95,8 +96,13 @@ class ConfigValues(Wire):
     validators: list[Any] | None = None
 
     def flat(self) -> dict[str, Any]:
-        """``{"fromJobConfig.tableName": "t", ...}`` across every group; later inputs win."""
-        return {i.name: i.value for c in self.configs for i in c.inputs}
+        """``{"fromJobConfig.tableName": "t", ...}`` across every group; later inputs win. The fields of
+        ``extended-configs`` (``{"name": "linkConfig.extendedFields", "value": <base64 JSON>}``) join as
+        ``linkConfig.<field>`` (``linkConfig.httpsAccess``) unless an input of that name is given."""
+        ext = self.extended_configs
+        out = extended_inputs({"extended-configs": ext.model_dump() if ext else None})
+        out.update({i.name: i.value for c in self.configs for i in c.inputs})
+        return out
 
 
 def flat_inputs(config_values: dict[str, Any] | None) -> dict[str, Any]:

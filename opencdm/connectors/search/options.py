@@ -1,0 +1,80 @@
+"""The inputs of ``elasticsearch-connector`` (spec §10.12, §11.12) parsed once into frozen objects."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pyarrow as pa
+
+from opencdm.connectors import config
+from opencdm.connectors.base import Inputs
+from opencdm.errors import InvalidInput
+
+LINK_TYPES = ("CSS", "ELASTICSEARCH", "OPENSEARCH")
+
+#: ``columnList`` types (Elasticsearch field types and CDM's ``string``) -> Arrow.
+FIELD_TYPES = {
+    "long": pa.int64(), "integer": pa.int32(), "int": pa.int32(), "short": pa.int16(), "byte": pa.int8(),
+    "double": pa.float64(), "float": pa.float32(), "half_float": pa.float32(), "scaled_float": pa.float64(),
+    "boolean": pa.bool_(), "string": pa.string(), "text": pa.string(), "keyword": pa.string(),
+    "date": pa.string(), "ip": pa.string(), "nested": pa.string(), "object": pa.string(), "geo_point": pa.string(),
+}
+
+
+@dataclass(frozen=True)
+class EsLink:
+    hosts: tuple[tuple[str, int], ...]
+    link_type: str
+    safemode: bool = False
+    user: str | None = None
+    password: str | None = field(default=None, repr=False)
+    https: bool = False
+
+    @classmethod
+    def parse(cls, link: Inputs) -> EsLink:
+        config.require(link, "linkConfig.host", "linkConfig.linkType")
+        hosts = []
+        for item in config.get_list(link, "linkConfig.host", ";"):
+            host, sep, port = item.rpartition(":")
+            if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536 or "/" in host:
+                raise config.invalid("linkConfig.host", item, "ip:port;ip:port")
+            hosts.append((host.strip("[]"), int(port)))
+        safemode = config.get_bool(link, "linkConfig.safemode")
+        if safemode:
+            config.require(link, "linkConfig.user", "linkConfig.password")
+        kind = config.get_str(link, "linkConfig.linkType").upper()
+        if kind not in LINK_TYPES:
+            raise config.invalid("linkConfig.linkType", kind, "one of " + ", ".join(LINK_TYPES))
+        return cls(tuple(hosts), kind, safemode, config.get_str(link, "linkConfig.user"),
+                   config.get_secret(link, "linkConfig.password"), config.get_bool(link, "linkConfig.httpsAccess"))
+
+    @property
+    def auth(self) -> tuple[str, str] | None:
+        return (self.user or "", self.password or "") if self.safemode else None
+
+
+@dataclass(frozen=True)
+class EsFrom:
+    index: str
+    doc_type: str | None = None  # accepted; servers since 7 have no types (one per index)
+    columns: tuple[tuple[str, str], ...] = ()  # (name, type) from columnList
+    split_nested: bool = False
+    query: str | None = None
+
+    @classmethod
+    def parse(cls, job: Inputs, link: EsLink) -> EsFrom:
+        config.require(job, "fromJobConfig.index")
+        index = config.get_str(job, "fromJobConfig.index")
+        if any(c in index for c in "/?#\\ ") or index.startswith(("_", "-")):
+            raise config.invalid("fromJobConfig.index", index, "index names, wildcards and commas")
+        columns = []
+        for item in config.get_list(job, "fromJobConfig.columnList"):
+            name, sep, kind = item.partition(":")
+            kind = (kind.strip() or "string").lower()
+            if not name.strip() or kind not in FIELD_TYPES:
+                raise InvalidInput(f"fromJobConfig.columnList item [{item}] must be name:type with a type among "
+                                   f"{', '.join(sorted(FIELD_TYPES))}.", code="Cdm.0014")
+            columns.append((name.strip(), kind))
+        return cls(index, config.get_str(job, "fromJobConfig.type"), tuple(columns),
+                   config.get_bool(job, "fromJobConfig.splitNestedField"),
+                   config.get_str(job, "fromJobConfig.queryString"))

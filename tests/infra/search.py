@@ -1,0 +1,96 @@
+"""An OpenSearch-dialect server for the ``elasticsearch-connector`` tests: **an emulator**, osmem-server
+(PyPI, an in-memory OpenSearch 3 API in Go), because no real Elasticsearch or OpenSearch installs on these
+machines (see ``shared/research/servers.md`` §1). Tests using it carry "emulator" in their names.
+
+``OPENCDM_TEST_ES_URL=http://host:port`` (with ``OPENCDM_TEST_ES_USER`` / ``OPENCDM_TEST_ES_PASSWORD``
+for a secured cluster) runs the same tests against a real cluster instead; nothing is started then.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.infra.postgres import free_port
+from tests.infra.procs import stop_process, wait_until_up
+
+
+@dataclass
+class SearchServer:
+    host: str
+    port: int
+    user: str | None = None
+    password: str | None = None
+    emulator: bool = True
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def link_inputs(self) -> dict[str, str]:
+        out = {"linkConfig.host": f"{self.host}:{self.port}", "linkConfig.linkType": "Elasticsearch"}
+        if self.user:
+            out.update({"linkConfig.safemode": "true", "linkConfig.user": self.user,
+                        "linkConfig.password": self.password or ""})
+        return out
+
+    def call(self, method: str, path: str, body=None) -> dict:
+        auth = (self.user, self.password or "") if self.user else None
+        resp = httpx.request(method, self.url + path, json=body, auth=auth, timeout=30)
+        resp.raise_for_status()
+        return resp.json()
+
+    def bulk(self, index: str, docs: list[dict]) -> None:
+        lines = []
+        for i, doc in enumerate(docs):
+            lines += [json.dumps({"index": {"_index": index, "_id": str(doc.get("id", i))}}), json.dumps(doc)]
+        auth = (self.user, self.password or "") if self.user else None
+        resp = httpx.post(f"{self.url}/_bulk?refresh=true", content="\n".join(lines) + "\n", auth=auth, timeout=60,
+                          headers={"content-type": "application/x-ndjson"})
+        resp.raise_for_status()
+        assert not resp.json().get("errors"), resp.text[:500]
+
+
+def _binary() -> str:
+    import osmem_server
+
+    path = Path(osmem_server.__file__).parent / "bin" / "osmem-server"
+    os.chmod(path, 0o755)
+    return str(path)
+
+
+def _answers(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def search_server() -> Iterator[SearchServer]:
+    url = os.environ.get("OPENCDM_TEST_ES_URL")
+    if url:
+        host, port = url.split("://", 1)[-1].rstrip("/").rsplit(":", 1)
+        yield SearchServer(host, int(port), os.environ.get("OPENCDM_TEST_ES_USER"),
+                           os.environ.get("OPENCDM_TEST_ES_PASSWORD"), emulator=False)
+        return
+    root = Path(tempfile.mkdtemp(prefix="opencdm-osmem-"))
+    port = free_port()
+    with open(root / "osmem.log", "ab") as log:
+        proc = subprocess.Popen([_binary(), "-addr", f"127.0.0.1:{port}", "-no-stdin-watch", "-no-ja"],
+                                stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+    wait_until_up(proc, lambda: _answers(port), root / "osmem.log", "osmem-server")
+    try:
+        yield SearchServer("127.0.0.1", port)
+    finally:
+        stop_process(proc)
