@@ -1,6 +1,9 @@
-"""An OpenSearch-dialect server for the ``elasticsearch-connector`` tests: **an emulator**, osmem-server
-(PyPI, an in-memory OpenSearch 3 API in Go), because no real Elasticsearch or OpenSearch installs on these
-machines (see ``shared/research/servers.md`` §1). Tests using it carry "emulator" in their names.
+"""Search servers for the ``elasticsearch-connector`` tests: **emulators**, because no real Elasticsearch or
+OpenSearch installs on these machines (see ``shared/research/servers.md`` §1). Every test that uses
+``search_server`` runs twice, once per dialect, and carries "emulator" in its name:
+
+* ``opensearch``: osmem-server (PyPI, an in-memory OpenSearch 3 API in Go);
+* ``elasticsearch``: noida-db (PyPI, a Rust server that presents itself as Elasticsearch 8.15).
 
 ``OPENCDM_TEST_ES_URL=http://host:port`` (with ``OPENCDM_TEST_ES_USER`` / ``OPENCDM_TEST_ES_PASSWORD``
 for a secured cluster) runs the same tests against a real cluster instead; nothing is started then.
@@ -31,6 +34,7 @@ class SearchServer:
     user: str | None = None
     password: str | None = None
     emulator: bool = True
+    dialect: str = "real"
 
     @property
     def url(self) -> str:
@@ -60,12 +64,19 @@ class SearchServer:
         assert not resp.json().get("errors"), resp.text[:500]
 
 
-def _binary() -> str:
-    import osmem_server
+def _command(dialect: str, port: int, root: Path) -> list[str]:
+    if dialect == "opensearch":
+        import osmem_server
 
-    path = Path(osmem_server.__file__).parent / "bin" / "osmem-server"
+        path = Path(osmem_server.__file__).parent / "bin" / "osmem-server"
+        os.chmod(path, 0o755)
+        return [str(path), "-addr", f"127.0.0.1:{port}", "-no-stdin-watch", "-no-ja"]
+    import noida_db
+
+    path = Path(noida_db.__file__).parent / "noida-db"
     os.chmod(path, 0o755)
-    return str(path)
+    return [str(path), "start", "--data-dir", str(root / "data"), "--only", "elasticsearch",
+            "--elasticsearch-port", str(port)]
 
 
 def _answers(port: int) -> bool:
@@ -76,21 +87,22 @@ def _answers(port: int) -> bool:
         return False
 
 
-@pytest.fixture(scope="session")
-def search_server() -> Iterator[SearchServer]:
+@pytest.fixture(scope="session", params=["opensearch", "elasticsearch"])
+def search_server(request) -> Iterator[SearchServer]:
     url = os.environ.get("OPENCDM_TEST_ES_URL")
     if url:
+        if request.param != "opensearch":
+            pytest.skip("OPENCDM_TEST_ES_URL names one real cluster: its tests run once")
         host, port = url.split("://", 1)[-1].rstrip("/").rsplit(":", 1)
         yield SearchServer(host, int(port), os.environ.get("OPENCDM_TEST_ES_USER"),
                            os.environ.get("OPENCDM_TEST_ES_PASSWORD"), emulator=False)
         return
-    root = Path(tempfile.mkdtemp(prefix="opencdm-osmem-"))
+    root = Path(tempfile.mkdtemp(prefix=f"opencdm-{request.param}-"))
     port = free_port()
-    with open(root / "osmem.log", "ab") as log:
-        proc = subprocess.Popen([_binary(), "-addr", f"127.0.0.1:{port}", "-no-stdin-watch", "-no-ja"],
-                                stdin=subprocess.DEVNULL, stdout=log, stderr=log)
-    wait_until_up(proc, lambda: _answers(port), root / "osmem.log", "osmem-server")
+    with open(root / "server.log", "ab") as log:
+        proc = subprocess.Popen(_command(request.param, port, root), stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+    wait_until_up(proc, lambda: _answers(port), root / "server.log", f"{request.param} emulator")
     try:
-        yield SearchServer("127.0.0.1", port)
+        yield SearchServer("127.0.0.1", port, dialect=request.param)
     finally:
         stop_process(proc)
