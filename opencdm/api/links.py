@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import anyio
@@ -17,6 +18,8 @@ from opencdm.store import clusters as cluster_store
 from opencdm.store import links as link_store
 from opencdm.store.db import now_ms
 from opencdm.wire.jobs import LinkIn, LinksIn
+
+log = logging.getLogger("opencdm.api")
 
 router = APIRouter(prefix="/v1.1/{project_id}/clusters/{cluster_id}/cdm", tags=["links"])
 
@@ -47,16 +50,28 @@ def _flat(config: dict[str, Any]) -> dict[str, Any]:
 
 async def _check(request: Request, project_id: str, connector_name: str,
                  inputs: dict[str, Any]) -> list[dict[str, Any]]:
-    """Connect with the link's inputs; a failure is reported CDM-style (400 with validation-result)."""
+    """Connect with the link's inputs; a failure is reported CDM-style (400 with validation-result).
+    What the connector found (a server's product and version) goes to ``request.state.link_check``."""
     connector = connectors.get(connector_name)
     ctx = request.app.state.supervisor.context(project_id)
     try:
-        await anyio.to_thread.run_sync(connector.check_link, inputs, ctx)
+        found = await anyio.to_thread.run_sync(connector.check_link, inputs, ctx)
     except InvalidInput:
         raise
     except LinkError as exc:
         return [{"linkConfig": [{"message": f"{exc.code}: {exc.message}", "status": "ERROR"}]}]
+    request.state.link_check = found
+    if found:
+        log.info("link check request=%s connector=%s: %s", getattr(request.state, "request_id", ""),
+                 connector_name, found)
     return []
+
+
+def _passed(request: Request, **fields: Any) -> JSONResponse:
+    """A link that passed its check: CDM's empty validation-result, plus (an opencdm extension)
+    ``link-check``, what the connector found at the other end when it says (e.g. "OpenSearch 3.8.0")."""
+    found = getattr(request.state, "link_check", None)
+    return JSONResponse({**fields, "validation-result": [], **({"link-check": found} if found else {})})
 
 
 def _failed(request: Request, results: list[dict[str, Any]], name: str) -> JSONResponse:
@@ -92,7 +107,7 @@ async def create_link(project_id: str, cluster_id: str, body: LinksIn, request: 
     if results:
         return _failed(request, results, link.name)
     if validate:
-        return JSONResponse({"name": link.name, "validation-result": []})
+        return _passed(request, name=link.name)
 
     def save() -> None:
         with store.session() as s:
@@ -100,7 +115,7 @@ async def create_link(project_id: str, cluster_id: str, body: LinksIn, request: 
                               True if link.enabled is None else link.enabled, caller.user_name)
 
     await anyio.to_thread.run_sync(save)
-    return JSONResponse({"name": link.name, "validation-result": []})
+    return _passed(request, name=link.name)
 
 
 @router.get("/link/{link_name}")
@@ -155,7 +170,7 @@ async def update_link(project_id: str, cluster_id: str, link_name: str, body: Li
             row.update_date = now_ms()
 
     await anyio.to_thread.run_sync(save)
-    return JSONResponse({"validation-result": []})
+    return _passed(request)
 
 
 @router.delete("/link/{link_name}")

@@ -228,8 +228,9 @@ class Connector(ABC):
     to_config: ClassVar[type[Any] | None] = None
 
     @abstractmethod
-    def check_link(self, link: Inputs, ctx: ConnectorContext) -> None:
-        """Server side. Validate inputs, connect and authenticate; raise InvalidInput or a LinkError."""
+    def check_link(self, link: Inputs, ctx: ConnectorContext) -> str | None:
+        """Server side. Validate inputs, connect and authenticate; raise InvalidInput or a LinkError.
+        May return what it found at the other end (``"OpenSearch 3.8.0"``), shown as ``link-check``."""
 
     def check_job(self, link: Inputs, job: Inputs, direction: str, ctx: ConnectorContext) -> None:
         """Server side, no I/O. Raise InvalidInput for missing or malformed job inputs; by default,

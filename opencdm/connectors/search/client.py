@@ -39,19 +39,22 @@ class SearchClient:
         self.close()
 
     def call(self, method: str, path: str, body: Any = None, failure: type[CdmError] = ExtractFailed,
-             missing_ok: bool = False) -> Any:
-        """The decoded JSON answer; CDM errors for refused credentials, a missing index, other failures."""
+             missing_ok: bool = False, ndjson: bool = False, throttled_ok: bool = False) -> Any:
+        """The decoded JSON answer; CDM errors for refused credentials, a missing index, other failures.
+        ``None`` for a 404 when ``missing_ok`` and for a 429 when ``throttled_ok``; ``ndjson``: ``body``
+        is the bytes of a bulk request."""
         last: Exception | None = None
-        content = None if body is None else json.dumps(body)
+        content = body if ndjson or body is None else json.dumps(body)
+        headers = {"content-type": "application/x-ndjson"} if ndjson else None
         for base in self.bases:
             try:
-                resp = self.http.request(method, base + path, content=content)
+                resp = self.http.request(method, base + path, content=content, headers=headers)
             except httpx.HTTPError as exc:
                 last = exc
                 continue
             if resp.status_code in (401, 403):
                 raise LinkError(f"The cluster refused the credentials ({resp.status_code}).", code="Cdm.0950")
-            if resp.status_code == 404 and missing_ok:
+            if (resp.status_code == 404 and missing_ok) or (resp.status_code == 429 and throttled_ok):
                 return None
             if resp.status_code >= 400:
                 reason = _reason(resp)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 import pyarrow as pa
@@ -78,3 +79,35 @@ class EsFrom:
         return cls(index, config.get_str(job, "fromJobConfig.type"), tuple(columns),
                    config.get_bool(job, "fromJobConfig.splitNestedField"),
                    config.get_str(job, "fromJobConfig.queryString"))
+
+
+ROLLING = {"EveryHour": "%Y%m%d%H", "EveryDay": "%Y%m%d", "EveryWeek": "%G%V", "EveryMonth": "%Y%m"}
+
+
+@dataclass(frozen=True)
+class EsTo:
+    index: str
+    doc_type: str | None = None  # accepted; servers since 7 have one type per index
+    clear: bool = False  # shouldClearType: the target's documents are deleted at commit, before the new ones
+    primary_key: tuple[str, ...] = ()  # columns whose values make the document _id
+    columns: tuple[str, ...] = ()  # target field names of the source columns, in order
+    pipeline: str | None = None
+    rolling: str | None = None  # createIndexStrategy: a strftime suffix of ROLLING
+
+    @classmethod
+    def parse(cls, job: Inputs, link: EsLink) -> EsTo:
+        config.require(job, "toJobConfig.index")
+        index = config.get_str(job, "toJobConfig.index")
+        if any(c in index for c in "/?#\\ ,*\"<>|") or index.startswith(("_", "-", "+", ".")) or index != index.lower():
+            raise config.invalid("toJobConfig.index", index, "one lower-case index name")
+        strategy = config.get_str(job, "toJobConfig.createIndexStrategy")
+        if strategy is not None and strategy not in ROLLING:
+            raise config.invalid("toJobConfig.createIndexStrategy", strategy, "one of " + ", ".join(ROLLING))
+        pipeline = config.get_str(job, "toJobConfig.pipeLine")
+        if pipeline is not None and any(c in pipeline for c in "/?#&% "):
+            raise config.invalid("toJobConfig.pipeLine", pipeline, "an ingest pipeline id")
+        return cls(index, config.get_str(job, "toJobConfig.type"), config.get_bool(job, "toJobConfig.shouldClearType"),
+                   tuple(re.split(r"[,&]\s*", config.get_str(job, "toJobConfig.primaryKey") or "")) if
+                   config.given(job, "toJobConfig.primaryKey") else (),
+                   tuple(c.strip() for c in config.get_list(job, "toJobConfig.columnList") if c.strip()),
+                   pipeline, ROLLING.get(strategy) if strategy else None)
