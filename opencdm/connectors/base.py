@@ -147,6 +147,34 @@ class Extractor(ABC):
         ``dirty`` (with ``recordDirtyData``) takes source records that cannot be read (a line that does not
         parse); without it such a record fails the run."""
 
+    # -- stream sources (Kafka, DIS) ----------------------------------------------------------------
+    #
+    # A stream source has no end of its own: it reads from positions (an offset or sequence number per
+    # partition or shard) and the engine keeps them. A run is a series of cycles; each cycle reads from
+    # the positions, loads, commits, and only then stores where it got to (``position`` of each
+    # partition) and calls ``advance``. A permanent source (``isPermanency``) runs cycles until stopped.
+
+    def stream_source(self) -> str | None:
+        """Server side, no I/O. The name the engine keeps this job's positions under; None: not a stream."""
+        return None
+
+    @property
+    def permanent(self) -> bool:
+        """Whether runs go on, cycle after cycle, until stopped (``isPermanency``)."""
+        return False
+
+    def resume(self, positions: Mapping[str, Any], own: bool) -> None:
+        """Server side, before ``partitions``: the stored positions. ``own``: they are this run's own (a
+        later cycle, or a run resumed after a restart) and must be used; otherwise they are an earlier
+        run's, used as the source's start strategy says (``FROM_LAST_STOP``)."""
+
+    def position(self, part: Partition) -> Mapping[str, Any] | None:
+        """Worker side, after ``extract`` ended: where the partition stopped (the next record to read)."""
+        return None
+
+    def advance(self, positions: Mapping[str, Any]) -> None:
+        """Server side, after the destination committed up to ``positions`` (Kafka: commit the group's offsets)."""
+
     def native_format(self) -> str | None:
         """Server side, no I/O. A raw format ``native_stream`` can produce for this job, or None (the default)."""
         return None
@@ -186,6 +214,14 @@ class Loader(ABC):
         is bisected down to the rejected rows, which go to ``dirty.record`` with the store's reason,
         and every other row is written.
         """
+
+    #: Whether the loader can take the later cycles of a permanent stream run (``appending``).
+    appends: ClassVar[bool] = False
+
+    def appending(self) -> None:
+        """Server side, before each cycle after the first of a stream run: keep what earlier cycles
+        committed (no clearing or re-creating of the target); ``prepare`` and ``commit`` follow as usual."""
+        raise NotImplementedError(f"{type(self).__name__} cannot take a stream run")
 
     def accepts_native(self, fmt: str) -> bool:
         """Server side, after ``prepare``. True when ``load_native`` can write chunks of ``fmt`` for this run."""

@@ -14,18 +14,25 @@ from opencdm.clusters.base import ClusterBackend, RunControl
 from opencdm.engine.dirty import prepare_table as prepare_dirty_table
 from opencdm.engine.spec import Counters, PartitionResult, PartitionTask, TransferSpec
 from opencdm.engine.task import run_partition, warm
-from opencdm.errors import Cancelled, CdmError, TransferError, WorkerLost
+from opencdm.errors import Cancelled, CdmError, InvalidInput, TransferError, WorkerLost
 
 log = logging.getLogger("opencdm.engine")
 
 MAX_ATTEMPTS = 3  # a retryable partition failure (lost worker, unreachable store) is tried this often
 PARTITIONS_PER_EXTRACTOR = 2  # more, smaller ranges than extractors so one slow range doesn't serialise the run
+STREAM_IDLE_SECONDS = 1.0  # a permanent stream run that found nothing new polls again after this
 
 
 class ProgressSink:
     """Where a run reports; the supervisor writes these to the submission row."""
 
     def running(self) -> None: ...
+
+    def positions(self, source: str) -> dict:
+        """Stored positions of the job's stream source ``source`` (empty: none yet)."""
+        return {}
+
+    def save_positions(self, source: str, positions: dict) -> None: ...
 
     def progress(self, counters: Counters, progress: float) -> None: ...
 
@@ -41,6 +48,7 @@ class Runner:
         self.report_every = report_every
         self.control: RunControl = backend.control()
         self.counters = Counters()
+        self._base = Counters()  # what earlier cycles of a stream run moved
         self._warming: list[concurrent.futures.Future] = []
 
     def cancel(self) -> None:
@@ -66,39 +74,104 @@ class Runner:
             extractor = connectors.get(from_side.connector).extractor(from_side.link, from_side.job, spec.ctx)
             loader = connectors.get(to_side.connector).loader(to_side.link, to_side.job, spec.ctx, spec.run_id)
             schema = extractor.schema()
-            parts = extractor.partitions(max(1, spec.num_extractors * PARTITIONS_PER_EXTRACTOR)
-                                         if spec.num_extractors > 1 else 1)
-            self._warm(len(parts))
-            estimate = extractor.estimate_rows()
-            loader.prepare(schema)
-            prepare_dirty_table(spec.dirty, spec.ctx, spec.submission_id)
-            self._negotiate(extractor, loader)
-            results = self._execute(parts, estimate)
-            if self.control.cancelled():
-                raise Cancelled("The run was stopped.")
-            loader.commit([r.load for r in results if r.load is not None])
+            source = extractor.stream_source()
+            if source is not None:
+                self._stream(extractor, loader, schema, source)
+            else:
+                parts = extractor.partitions(max(1, spec.num_extractors * PARTITIONS_PER_EXTRACTOR)
+                                             if spec.num_extractors > 1 else 1)
+                self._warm(len(parts))
+                estimate = extractor.estimate_rows()
+                loader.prepare(schema)
+                prepare_dirty_table(spec.dirty, spec.ctx, spec.submission_id)
+                self._negotiate(extractor, loader)
+                results = self._execute(parts, estimate)
+                if self.control.cancelled():
+                    raise Cancelled("The run was stopped.")
+                loader.commit([r.load for r in results if r.load is not None])
+        except Cancelled as exc:
+            if loader is not None and getattr(self, "_streaming", False) and extractor.permanent:
+                self._abort(loader)  # a permanent run ends when stopped: what it committed stays, status SUCCEEDED
+                self.counters = self._base  # the stopped cycle's records were not committed
+                self._end_ok(started, "stopped")
+                return
+            self._fail(exc, loader, started)
+            return
         except BaseException as exc:
-            error = exc if isinstance(exc, CdmError) else TransferError(f"Internal error: {exc}")
-            if loader is not None:
-                try:
-                    loader.abort()
-                except Exception:
-                    log.exception("abort failed submission=%s (staging may remain)", spec.submission_id)
-            seconds = time.monotonic() - started
-            log.warning("run end submission=%s job=%s status=FAILED rows_read=%s seconds=%.1f error=%s: %s",
-                        spec.submission_id, spec.job_name, self.counters.rows_read, seconds,
-                        type(error).__name__, error)
-            self.sink.finished(False, self.counters, error)
+            self._fail(exc, loader, started)
             if not isinstance(exc, Exception):
                 raise
             return
+        self._end_ok(started, "")
+
+    def _abort(self, loader) -> None:
+        try:
+            loader.abort()
+        except Exception:
+            log.exception("abort failed submission=%s (staging may remain)", self.spec.submission_id)
+
+    def _fail(self, exc: BaseException, loader, started: float) -> None:
+        spec = self.spec
+        error = exc if isinstance(exc, CdmError) else TransferError(f"Internal error: {exc}")
+        if loader is not None:
+            self._abort(loader)
         seconds = time.monotonic() - started
-        c = self.counters
-        log.info("run end submission=%s job=%s status=SUCCEEDED rows_read=%s rows_written=%s rows_dirty=%s "
+        log.warning("run end submission=%s job=%s status=FAILED rows_read=%s seconds=%.1f error=%s: %s",
+                    spec.submission_id, spec.job_name, self.counters.rows_read, seconds,
+                    type(error).__name__, error)
+        self.sink.finished(False, self.counters, error)
+
+    def _end_ok(self, started: float, how: str) -> None:
+        spec, c = self.spec, self.counters
+        seconds = time.monotonic() - started
+        log.info("run end submission=%s job=%s status=SUCCEEDED%s rows_read=%s rows_written=%s rows_dirty=%s "
                  "bytes=%s files_read=%s files_written=%s files_skipped=%s seconds=%.2f rows_per_s=%.0f",
-                 spec.submission_id, spec.job_name, c.rows_read, c.rows_written, c.rows_dirty, c.bytes_written,
-                 c.files_read, c.files_written, c.files_skipped, seconds, c.rows_written / seconds if seconds else 0)
+                 spec.submission_id, spec.job_name, f" ({how})" if how else "", c.rows_read, c.rows_written,
+                 c.rows_dirty, c.bytes_written, c.files_read, c.files_written, c.files_skipped, seconds,
+                 c.rows_written / seconds if seconds else 0)
         self.sink.finished(True, self.counters, None)
+
+    def _stream(self, extractor, loader, schema, source: str) -> None:
+        """Cycles of a stream run: read from the stored positions, load, commit, then store the new
+        positions and let the source know (``Extractor.advance``). Nothing is stored for a cycle that did
+        not commit, so its records are read again: a stop, crash or restart neither loses nor skips them."""
+        spec = self.spec
+        if extractor.permanent and not loader.appends:
+            raise InvalidInput(f"{spec.to.connector} cannot receive a permanent stream (isPermanency=true).",
+                               code="Cdm.0014")
+        self._streaming = True
+        positions = dict(self.sink.positions(source))
+        own = spec.resumed
+        prepare_dirty_table(spec.dirty, spec.ctx, spec.submission_id)
+        cycle = 0
+        while True:
+            extractor.resume(positions, own)
+            parts = extractor.partitions(max(1, spec.num_extractors))
+            if cycle == 0:
+                self._warm(len(parts))
+            else:
+                loader.appending()
+            loader.prepare(schema)
+            results = self._execute(parts, None)
+            if self.control.cancelled():
+                raise Cancelled("The run was stopped.")
+            loader.commit([r.load for r in results if r.load is not None])
+            moved = sum(r.rows_read for r in results)
+            for r in results:
+                positions.update(r.position or {})
+            self.sink.save_positions(source, positions)
+            extractor.advance(positions)
+            self._base = self.counters
+            own, cycle = True, cycle + 1
+            log.info("stream cycle submission=%s cycle=%s rows=%s", spec.submission_id, cycle, moved)
+            if not extractor.permanent:
+                return
+            if not moved:  # nothing new: wait a moment (stoppable) before the next poll
+                deadline = time.monotonic() + STREAM_IDLE_SECONDS
+                while time.monotonic() < deadline and not self.control.cancelled():
+                    time.sleep(0.1)
+            if self.control.cancelled():
+                raise Cancelled("The run was stopped.")
 
     def _warm(self, parts: int) -> None:
         """Start the workers the run will use while the server prepares the rest (a no-op task each;
@@ -181,7 +254,7 @@ class Runner:
             return self.backend.executor().submit(run_partition, task, self.control)
 
     def _sum(self, done: dict[int, PartitionResult], live: dict[int, tuple[int, int, int, int]]) -> None:
-        c = Counters()
+        c = dataclasses.replace(self._base)
         parts = getattr(self, "_parts", {})
         c.total_files = sum(p.files for p in parts.values())
         c.total_size = sum(p.size for p in parts.values())

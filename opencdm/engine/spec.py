@@ -39,6 +39,8 @@ class TransferSpec:
     dirty: DirtySpec = field(default_factory=DirtySpec)
     #: Native stream format both connectors agreed on after prepare (base.Chunk); None: Arrow batches.
     native: str | None = None
+    #: A permanent stream run taken up again after a server restart: its stored positions are its own.
+    resumed: bool = False
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,8 @@ class PartitionResult:
     bytes_written: int = 0
     rows_dirty: int = 0
     load: LoadResult | None = None
+    #: Where a stream partition stopped (``Extractor.position``); None for other sources.
+    position: dict[str, Any] | None = None
 
 
 @dataclass

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import shutil
 import time
@@ -21,6 +22,7 @@ from opencdm.errors import CdmError, Conflict, InvalidInput
 from opencdm.settings import Settings
 from opencdm.store import clusters as cluster_store
 from opencdm.store import links as link_store
+from opencdm.store import positions as position_store
 from opencdm.store import submissions as submission_store
 from opencdm.store.db import Store
 from opencdm.store.secrets import SecretBox
@@ -31,9 +33,18 @@ log = logging.getLogger("opencdm.supervisor")
 
 
 class _StoreSink(ProgressSink):
-    def __init__(self, store: Store, submission_id: int) -> None:
+    def __init__(self, store: Store, submission_id: int, project_id: str = "", job_name: str = "") -> None:
         self.store = store
         self.sid = submission_id
+        self.project_id, self.job_name = project_id, job_name
+
+    def positions(self, source: str) -> dict:
+        with self.store.session() as s:
+            return position_store.get(s, self.project_id, self.job_name, source)
+
+    def save_positions(self, source: str, positions: dict) -> None:
+        with self.store.session() as s:
+            position_store.save(s, self.project_id, self.job_name, source, positions)
 
     def running(self) -> None:
         with self.store.session() as s:
@@ -108,28 +119,63 @@ class Supervisor:
             elif status == cluster_store.STOPPING:
                 with self.store.session() as s:
                     cluster_store.set_status(s, cluster_id, cluster_store.STOPPED)
+        self._take_up()
 
     def recover(self) -> None:
-        """No submission stays BOOTING/RUNNING after a restart: fail it and drop its staging."""
+        """No submission stays BOOTING/RUNNING after a restart: drop its staging and fail it, except a
+        permanent stream run, which is taken up again from its stored positions once its cluster is up."""
+        self._resume: list[tuple[str, str, TransferSpec]] = []
         with self.store.session() as s:
-            orphans = submission_store.active(s)
-            for sub in orphans:
+            specs = []
+            for sub in submission_store.active(s):
+                job = s.get(Job, sub.job_id)
+                spec = None
+                if job is not None:
+                    try:
+                        spec = self._build_spec(s, job, sub)
+                    except CdmError:
+                        pass
+                if spec is not None and sub.status == st.RUNNING and self._permanent(spec):
+                    self._resume.append((job.cluster_id, job.project_id, spec))
+                    continue
                 submission_store.set_fields(
                     s, sub.id, status=st.FAILED, progress=-1.0,
                     error_summary="The opencdm server stopped while this run was in flight; the destination "
                                   "was left as it was before the run.",
                     error_details="WorkerLost: server restart")
-            specs = []
-            for sub in orphans:
-                job = s.get(Job, sub.job_id)
-                if job is not None:
-                    try:
-                        specs.append(self._build_spec(s, job, sub))
-                    except CdmError:
-                        pass
+                if spec is not None:
+                    specs.append(spec)
         for spec in specs:
             log.warning("recovered orphaned submission=%s job=%s: marked FAILED", spec.submission_id, spec.job_name)
             self._lifecycle.submit(self._abort_orphan, spec)
+
+    @staticmethod
+    def _permanent(spec: TransferSpec) -> bool:
+        try:
+            return connectors.get(spec.from_.connector).extractor(spec.from_.link, spec.from_.job, spec.ctx).permanent
+        except Exception:
+            return False
+
+    def _take_up(self) -> None:
+        """Permanent stream runs a restart interrupted: staging dropped, then run on from stored positions."""
+        for item in getattr(self, "_resume", []):
+            self._lifecycle.submit(self._take_up_one, *item)
+        self._resume = []
+
+    def _take_up_one(self, cluster_id: str, project_id: str, spec: TransferSpec) -> None:
+        self._abort_orphan(spec)
+        deadline = time.monotonic() + 60  # clusters come up in the background
+        while (rt := self.runtimes.get(cluster_id)) is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        sink = _StoreSink(self.store, spec.submission_id, project_id, spec.job_name)
+        if rt is None:
+            sink.finished(False, Counters(), CdmError("The cluster of this permanent run is not running."))
+            return
+        log.warning("resuming permanent submission=%s job=%s from its stored positions", spec.submission_id,
+                    spec.job_name)
+        runner = Runner(dataclasses.replace(spec, resumed=True), rt.backend, sink,
+                        report_every=self.settings.progress_interval_seconds)
+        self._enqueue(rt, runner)
 
     def _abort_orphan(self, spec: TransferSpec) -> None:
         try:
@@ -192,7 +238,7 @@ class Supervisor:
             raise Conflict(f"Job {job.name} is running.", code="Cdm.0052")
         sub = submission_store.create(s, job, user, variables or {})
         spec = self._build_spec(s, job, sub)
-        runner = Runner(spec, rt.backend, _StoreSink(self.store, sub.id),
+        runner = Runner(spec, rt.backend, _StoreSink(self.store, sub.id, job.project_id, job.name),
                         report_every=self.settings.progress_interval_seconds)
         s.info.setdefault("after_commit", []).append(lambda: self._enqueue(rt, runner))
         return sub

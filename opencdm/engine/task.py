@@ -138,6 +138,8 @@ def run_partition(task: PartitionTask, control: RunControl) -> PartitionResult:
         result.rows_dirty = sink.count
         result.rows_written -= sink.count - unread.count
         result.rows_read += unread.count
+    position = extractor.position(part)
+    result.position = dict(position) if position is not None else None
     report(force=True)
     return result
 

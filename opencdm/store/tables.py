@@ -138,3 +138,16 @@ class Submission(Base):
     variables: Mapped[dict[str, Any]] = mapped_column(default=dict)
     error_summary: Mapped[str | None] = mapped_column(Text, nullable=True)
     error_details: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class StreamPosition(Base):
+    """Where a job's stream source (Kafka, DIS) got to: saved only after the destination committed the
+    records before it. ``source`` names the stream and consumer (``dis:stream/app``); ``positions`` maps a
+    shard or partition to the next record to read."""
+
+    __tablename__ = "stream_positions"
+    project_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    job_name: Mapped[str] = mapped_column(String(255), primary_key=True)
+    source: Mapped[str] = mapped_column(String(512), primary_key=True)
+    positions: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    updated: Mapped[int] = mapped_column(BigInteger)
