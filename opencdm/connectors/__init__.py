@@ -8,7 +8,8 @@ from importlib.metadata import entry_points
 from opencdm.connectors.base import Connector
 from opencdm.errors import InvalidInput
 
-BUILTIN = ("opencdm.connectors.jdbc", "opencdm.connectors.files", "opencdm.connectors.search")
+BUILTIN = ("opencdm.connectors.jdbc", "opencdm.connectors.files", "opencdm.connectors.search",
+           "opencdm.connectors.kafka")
 
 _registry: dict[str, Connector] = {}
 _loaded = False

@@ -1,0 +1,101 @@
+"""The inputs of ``kafka-connector`` and ``dms-kafka-connector`` (spec §10.10, §10.11, §11.11), parsed
+once into frozen objects, and the librdkafka configuration they make.
+
+``linkConfig.properties`` passes client settings through, but only those that cannot reach the
+server's own files or load code (``ALLOWED_PROPERTIES``): a link is user input.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from opencdm.connectors import config, egress
+from opencdm.connectors.base import ConnectorContext, Inputs
+from opencdm.connectors.streams.records import RecordFormat
+from opencdm.errors import InvalidInput
+
+ALLOWED_PROPERTIES = ("client.id", "security.protocol", "sasl.mechanism", "sasl.mechanisms", "sasl.username",
+                      "sasl.password", "ssl.endpoint.identification.algorithm", "enable.ssl.certificate.verification",
+                      "socket.", "fetch.", "receive.message.max.bytes", "message.max.bytes", "request.timeout.ms",
+                      "session.timeout.ms", "api.version.request", "broker.version.fallback", "reconnect.backoff",
+                      "metadata.max.age.ms", "topic.metadata.refresh.interval.ms", "isolation.level",
+                      "client.rack", "connections.max.idle.ms")
+STRATEGIES = ("EARLIEST", "LATEST")
+
+
+@dataclass(frozen=True)
+class KafkaLink:
+    brokers: tuple[tuple[str, int], ...]
+    properties: tuple[tuple[str, str], ...] = ()
+    user: str | None = None
+    password: str | None = field(default=None, repr=False)
+    sasl_ssl: bool = False
+
+    @classmethod
+    def parse(cls, link: Inputs, dms: bool = False) -> KafkaLink:
+        config.require(link, "linkConfig.brokerList")
+        brokers = []
+        for item in config.get_list(link, "linkConfig.brokerList", ","):
+            host, sep, port = item.rpartition(":")
+            if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536 or "/" in host:
+                raise config.invalid("linkConfig.brokerList", item, "host:port,host:port")
+            brokers.append((host.strip("[]"), int(port)))
+        if dms:
+            config.require(link, "linkConfig.kafkaType")
+            config.get_enum(link, "linkConfig.kafkaType", ("Basic", "Platinum"))
+            sasl = config.get_bool(link, "linkConfig.isPlatinumInstance")
+            if sasl:
+                config.require(link, "linkConfig.user", "linkConfig.password")
+            return cls(tuple(brokers), (), config.get_str(link, "linkConfig.user"),
+                       config.get_secret(link, "linkConfig.password"), sasl)
+        config.require(link, "linkConfig.hadoopType")
+        kind = config.get_enum(link, "linkConfig.hadoopType", ("Apache Kafka", "MRS"))
+        if kind == "MRS" and config.get_str(link, "linkConfig.authType", "Simple") != "Simple":
+            raise InvalidInput("linkConfig.authType Kerberos is not supported by opencdm: use Simple.",
+                               code="Cdm.0014")
+        props = config.get_map(link, "linkConfig.properties")
+        for key in props:
+            if not key.startswith(ALLOWED_PROPERTIES):
+                raise InvalidInput(f"linkConfig.properties [{key}] is not a client setting links may set; allowed: "
+                                   f"{', '.join(ALLOWED_PROPERTIES)}.", code="Cdm.0014")
+        return cls(tuple(brokers), tuple(sorted(props.items())))
+
+    def client_config(self, ctx: ConnectorContext) -> dict[str, Any]:
+        """librdkafka settings: brokers (checked against the egress allow-list), SASL, passed properties."""
+        hosts = [egress.address(h, p, ctx, "linkConfig.brokerList") for h, p in self.brokers]
+        conf: dict[str, Any] = {"bootstrap.servers": ",".join(f"{h}:{p}" for h, (_, p) in zip(hosts, self.brokers)),
+                                "socket.timeout.ms": 10000, "log_level": 3}
+        conf.update(dict(self.properties))
+        if self.sasl_ssl:
+            conf.update({"security.protocol": "SASL_SSL", "sasl.mechanisms": "PLAIN",
+                         "sasl.username": self.user or "", "sasl.password": self.password or ""})
+        return conf
+
+
+@dataclass(frozen=True)
+class KafkaFrom:
+    topics: tuple[str, ...]
+    strategy: str = "EARLIEST"
+    permanent: bool = False
+    group: str | None = None
+    records: RecordFormat = RecordFormat()
+    max_poll_records: int = 1000  # records per poll and per batch
+    max_poll_interval: float = 10.0  # seconds a cycle reads before it commits
+
+    @classmethod
+    def parse(cls, job: Inputs, link: KafkaLink) -> KafkaFrom:
+        config.require(job, "fromJobConfig.topicsList")
+        topics = tuple(config.get_list(job, "fromJobConfig.topicsList", ","))
+        for topic in topics:
+            if len(topic) > 249 or not all(c.isalnum() or c in "._-" for c in topic):
+                raise config.invalid("fromJobConfig.topicsList", topic, "topic names joined by commas")
+        poll = config.get_int(job, "fromJobConfig.maxPollRecords", 1000)
+        interval = config.get_int(job, "fromJobConfig.maxPollInterval", 10)
+        if not 0 < poll <= 100_000:
+            raise config.invalid("fromJobConfig.maxPollRecords", poll, "1 to 100000")
+        if not 0 < interval <= 3600:
+            raise config.invalid("fromJobConfig.maxPollInterval", interval, "1 to 3600 seconds")
+        return cls(topics, config.get_enum(job, "fromJobConfig.kafkaConsumerStrategy", STRATEGIES, "EARLIEST"),
+                   config.get_bool(job, "fromJobConfig.isPermanency"), config.get_str(job, "fromJobConfig.groupId"),
+                   RecordFormat.parse(job), poll, float(interval))
