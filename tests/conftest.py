@@ -6,4 +6,6 @@ pytest_plugins = [
     "tests.infra.sshd",
     "tests.infra.ftp",
     "tests.infra.search",
+    "tests.infra.dis",
+    "tests.infra.kafka",
 ]

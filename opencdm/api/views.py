@@ -139,7 +139,8 @@ def start_submission(s: Submission) -> dict[str, Any]:
     """``StartJobSubmission`` (Table 10), plus ``cluster_id`` so a client can follow the run up."""
     return {
         "isIncrementing": False, "delete_rows": 0, "update_rows": 0, "write_rows": s.rows_written,
-        "submission-id": s.id, "job-name": s.job_name, "creation-user": s.creation_user,
+        "submission-id": s.id, "submisson-id": s.id,  # the seed's example response spells it so
+        "job-name": s.job_name, "creation-user": s.creation_user,
         "creation-date": s.creation_date, "execute-date": s.execute_date, "progress": s.progress,
         "status": s.status, "isStopingIncrement": "", "is-execute-auto": s.is_execute_auto,
         "last-update-date": s.last_update_date, "last-update-user": s.creation_user,

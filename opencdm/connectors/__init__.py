@@ -9,7 +9,7 @@ from opencdm.connectors.base import Connector
 from opencdm.errors import InvalidInput
 
 BUILTIN = ("opencdm.connectors.jdbc", "opencdm.connectors.files", "opencdm.connectors.search",
-           "opencdm.connectors.kafka")
+           "opencdm.connectors.kafka", "opencdm.connectors.dis")
 
 _registry: dict[str, Connector] = {}
 _loaded = False
