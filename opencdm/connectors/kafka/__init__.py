@@ -30,7 +30,7 @@ class KafkaConnector(Connector):
     def check_link(self, link: Inputs, ctx: ConnectorContext) -> str:
         conf = KafkaLink.parse(link, self.dms).client_config(ctx)
         try:
-            meta = AdminClient(conf).list_topics(timeout=10)
+            meta = AdminClient(conf).list_topics(timeout=5)
         except KafkaException as exc:
             raise LinkUnreachable(f"No broker of linkConfig.brokerList answered: {exc.args[0]}") from None
         return f"Kafka cluster {meta.cluster_id or ''} with {len(meta.brokers)} broker(s)".replace("  ", " ")
