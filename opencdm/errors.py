@@ -71,6 +71,8 @@ CDM_CODES: dict[str, str] = {
     "Cdm.0931": "The value of the schema field [%s] does not match that of the field [%s] in the result set.",
     "Cdm.0936": "The number of dirty data records reaches the upper limit.",
     "Cdm.0950": "Failed to connect the authentication information to the database.",
+    "Cdm.0951": "The destination kept refusing requests as too many (throttled) after every retry.",
+    "Cdm.0952": "The topic or stream does not exist.",
     "APIGW.0301": "Incorrect IAM authentication information.",
     "APIGW.0303": "Incorrect IAM authentication information: signature expired.",
     "APIGW.0308": "The throttling threshold has been reached.",

@@ -20,6 +20,7 @@ from opencdm.errors import Conflict, InvalidInput
 from opencdm.store import clusters as cluster_store
 from opencdm.store import jobs as job_store
 from opencdm.store import links as link_store
+from opencdm.store import positions as position_store
 from opencdm.store import status as st
 from opencdm.store import submissions as submission_store
 from opencdm.store.tables import Cluster
@@ -157,6 +158,7 @@ def delete_job(project_id: str, cluster_id: str, job_name: str, caller: CallerDe
         row = job_store.get(s, project_id, cluster_id, name)
         if submission_store.active_for_job(s, row.id):
             raise Conflict(f"Job {name} is running; stop it before deleting it.", code="Cdm.0052")
+        position_store.forget(s, project_id, position_store.job_key(cluster_id, name))
         s.delete(row)
     return JSONResponse({})
 

@@ -33,10 +33,10 @@ log = logging.getLogger("opencdm.supervisor")
 
 
 class _StoreSink(ProgressSink):
-    def __init__(self, store: Store, submission_id: int, project_id: str = "", job_name: str = "") -> None:
+    def __init__(self, store: Store, submission_id: int, project_id: str = "", job_key: str = "") -> None:
         self.store = store
         self.sid = submission_id
-        self.project_id, self.job_name = project_id, job_name
+        self.project_id, self.job_name = project_id, job_key  # job_key: positions.job_key
 
     def positions(self, source: str) -> dict:
         with self.store.session() as s:
@@ -124,7 +124,7 @@ class Supervisor:
     def recover(self) -> None:
         """No submission stays BOOTING/RUNNING after a restart: drop its staging and fail it, except a
         permanent stream run, which is taken up again from its stored positions once its cluster is up."""
-        self._resume: list[tuple[str, str, TransferSpec]] = []
+        self._resume: list[tuple[str, str, TransferSpec, str]] = []
         with self.store.session() as s:
             specs = []
             for sub in submission_store.active(s):
@@ -136,7 +136,8 @@ class Supervisor:
                     except CdmError:
                         pass
                 if spec is not None and sub.status == st.RUNNING and self._permanent(spec):
-                    self._resume.append((job.cluster_id, job.project_id, spec))
+                    self._resume.append((job.cluster_id, job.project_id, spec,
+                                         position_store.job_key(job.cluster_id, job.name)))
                     continue
                 submission_store.set_fields(
                     s, sub.id, status=st.FAILED, progress=-1.0,
@@ -162,12 +163,12 @@ class Supervisor:
             self._lifecycle.submit(self._take_up_one, *item)
         self._resume = []
 
-    def _take_up_one(self, cluster_id: str, project_id: str, spec: TransferSpec) -> None:
+    def _take_up_one(self, cluster_id: str, project_id: str, spec: TransferSpec, job_key: str) -> None:
         self._abort_orphan(spec)
         deadline = time.monotonic() + 60  # clusters come up in the background
         while (rt := self.runtimes.get(cluster_id)) is None and time.monotonic() < deadline:
             time.sleep(0.1)
-        sink = _StoreSink(self.store, spec.submission_id, project_id, spec.job_name)
+        sink = _StoreSink(self.store, spec.submission_id, project_id, job_key)
         if rt is None:
             sink.finished(False, Counters(), CdmError("The cluster of this permanent run is not running."))
             return
@@ -238,7 +239,7 @@ class Supervisor:
             raise Conflict(f"Job {job.name} is running.", code="Cdm.0052")
         sub = submission_store.create(s, job, user, variables or {})
         spec = self._build_spec(s, job, sub)
-        runner = Runner(spec, rt.backend, _StoreSink(self.store, sub.id, job.project_id, job.name),
+        runner = Runner(spec, rt.backend, _StoreSink(self.store, sub.id, job.project_id, position_store.job_key(job.cluster_id, job.name)),
                         report_every=self.settings.progress_interval_seconds)
         s.info.setdefault("after_commit", []).append(lambda: self._enqueue(rt, runner))
         return sub

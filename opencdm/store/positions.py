@@ -1,13 +1,25 @@
-"""Stream positions of a job's source, kept between runs and across restarts (``tables.StreamPosition``)."""
+"""Stream positions of a job's source, kept between runs and across restarts (``tables.StreamPosition``).
+A job is named ``<cluster id>/<job name>`` here (``job_key``): names are unique per cluster."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
 from opencdm.store.db import now_ms
 from opencdm.store.tables import StreamPosition
+
+
+def job_key(cluster_id: str, job_name: str) -> str:
+    return f"{cluster_id}/{job_name}"
+
+
+def forget(session: Session, project_id: str, job: str) -> None:
+    """Drop every position of ``job`` (a ``job_key``): a job deleted and created again starts afresh."""
+    session.execute(delete(StreamPosition).where(StreamPosition.project_id == project_id,
+                                                 StreamPosition.job_name == job))
 
 
 def get(session: Session, project_id: str, job_name: str, source: str) -> dict[str, Any]:
