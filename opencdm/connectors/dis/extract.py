@@ -18,6 +18,7 @@ import pyarrow as pa
 from opencdm.connectors.base import ConnectorContext, DirtyRows, Extractor, Inputs, Partition
 from opencdm.connectors.dis.client import DisClient
 from opencdm.connectors.dis.options import DisFrom, DisLink
+from opencdm.connectors.streams.records import Layout
 from opencdm.errors import ExtractFailed
 
 IDLE = 1.0
@@ -29,7 +30,7 @@ class Shard(Partition):
     shard: str = "shardId-0000000000"
     after: str | None = None  # read after this sequence number; None: from ``cursor``
     cursor: str = "TRIM_HORIZON"
-    width: int = 0  # CSV fields per record, as the server learned them
+    layout: Layout = ()  # the record fields, as the server learned them (streams.records)
 
 
 def shard_name(n: int) -> str:
@@ -44,7 +45,7 @@ class DisExtractor(Extractor):
         self._positions: dict[str, str] = {}
         self._own = False
         self._last: dict[str, str] = {}
-        self._schema: pa.Schema | None = None
+        self._layout: Layout | None = None
 
     def client(self) -> DisClient:
         return DisClient(self.dis, self.ctx)
@@ -74,7 +75,7 @@ class DisExtractor(Extractor):
         with self.client() as client:
             shards = self._shards(client)
         use_stored = self._own or self.cfg.strategy == "FROM_LAST_STOP"
-        width = len(self.schema()) if self.cfg.records.sampled else 0
+        layout = self.layout()
         parts = []
         for i, info in enumerate(shards):
             sid = info["partition_id"]
@@ -82,13 +83,16 @@ class DisExtractor(Extractor):
             if after is None and self.cfg.strategy == "LATEST" and not self._own:
                 end = _range_end(info.get("sequence_number_range"))
                 after = str(end - 1) if end else None  # the newest record now; an empty partition: from its start
-            parts.append(Shard(i, sid, after, "TRIM_HORIZON", width))
+            parts.append(Shard(i, sid, after, "TRIM_HORIZON", layout))
         return parts
 
+    def layout(self) -> Layout:
+        if self._layout is None:
+            self._layout = self.cfg.records.layout(self._sample() if self.cfg.records.sampled else None)
+        return self._layout
+
     def schema(self) -> pa.Schema:
-        if self._schema is None:
-            self._schema = self.cfg.records.schema(self._sample() if self.cfg.records.sampled else None)
-        return self._schema
+        return self.cfg.records.schema(self.layout())
 
     def _sample(self) -> bytes | None:
         with self.client() as client:
@@ -101,7 +105,7 @@ class DisExtractor(Extractor):
 
     def extract(self, part: Partition, dirty: DirtyRows | None = None) -> Iterator[pa.RecordBatch]:
         assert isinstance(part, Shard)
-        schema = self.cfg.records.schema(None, part.width)
+        schema = self.cfg.records.schema(part.layout)
         with self.client() as client:
             if part.after is not None:
                 cursor = client.cursor(self.cfg.stream, part.shard, "AFTER_SEQUENCE_NUMBER", part.after)

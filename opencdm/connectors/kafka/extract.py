@@ -19,6 +19,7 @@ from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, KafkaError, 
 
 from opencdm.connectors.base import ConnectorContext, DirtyRows, Extractor, Inputs, Partition
 from opencdm.connectors.kafka.options import KafkaFrom, KafkaLink
+from opencdm.connectors.streams.records import Layout
 from opencdm.errors import ExtractFailed, LinkRejected, LinkUnreachable
 
 IDLE = 1.0  # seconds without a record after which a partition's cycle ends
@@ -30,7 +31,7 @@ class TopicSlice(Partition):
     topic: str = ""
     partition: int = 0
     start: int = OFFSET_BEGINNING  # an offset, or librdkafka's OFFSET_BEGINNING / OFFSET_END
-    width: int = 0  # CSV fields per record, as the server learned them (0: not CSV, or named fields)
+    layout: Layout = ()  # the record fields, as the server learned them (streams.records)
 
 
 class KafkaExtractor(Extractor):
@@ -41,7 +42,7 @@ class KafkaExtractor(Extractor):
         self._positions: dict[str, int] = {}
         self._own = False
         self._next: dict[str, int] = {}
-        self._schema: pa.Schema | None = None
+        self._layout: Layout | None = None
 
     def consumer(self, group: str | None = None) -> Consumer:
         conf = self.kafka.client_config(self.ctx)
@@ -91,19 +92,22 @@ class KafkaExtractor(Extractor):
                 for t, p in pairs:
                     if f"{t}:{p}" not in starts:
                         starts[f"{t}:{p}"] = consumer.get_watermark_offsets(TopicPartition(t, p), timeout=TIMEOUT)[1]
-            width = len(self.schema()) if self.cfg.records.sampled else 0
-        return [TopicSlice(i, t, p, starts.get(f"{t}:{p}", default), width) for i, (t, p) in enumerate(pairs)]
+            layout = self.layout()
+        return [TopicSlice(i, t, p, starts.get(f"{t}:{p}", default), layout) for i, (t, p) in enumerate(pairs)]
+
+    def layout(self) -> Layout:
+        if self._layout is None:
+            self._layout = self.cfg.records.layout(self._sample() if self.cfg.records.sampled else None)
+        return self._layout
 
     def schema(self) -> pa.Schema:
-        if self._schema is None:
-            self._schema = self.cfg.records.schema(self._sample() if self.cfg.records.sampled else None)
-        return self._schema
+        return self.cfg.records.schema(self.layout())
 
     def _sample(self) -> bytes | None:
         """The first record at the run's start positions, to count CSV fields."""
-        self._schema = self.cfg.records.schema(b"")  # partitions() below must not sample again
+        self._layout = ()  # partitions() below must not sample again
         parts = self.partitions(1)
-        self._schema = None
+        self._layout = None
         with _closing(self.consumer()) as consumer:
             consumer.assign([TopicPartition(p.topic, p.partition, p.start) for p in parts])
             deadline = time.monotonic() + 3
@@ -115,7 +119,7 @@ class KafkaExtractor(Extractor):
 
     def extract(self, part: Partition, dirty: DirtyRows | None = None) -> Iterator[pa.RecordBatch]:
         assert isinstance(part, TopicSlice)
-        schema = self.cfg.records.schema(None, part.width)
+        schema = self.cfg.records.schema(part.layout)
         key = f"{part.topic}:{part.partition}"
         with _closing(self.consumer()) as consumer:
             consumer.assign([TopicPartition(part.topic, part.partition, part.start)])

@@ -2,9 +2,11 @@
 
 Reading (``dataFormat``): ``BINARY`` gives one ``value`` column with each record's bytes untouched;
 ``CSV`` splits each record into fields at ``separator`` (quotes as in CSV) and gives string columns
-named ``1``, ``2``, ... (CDM's numbered columns), matched to a destination table's columns in order.
-The number of fields comes from ``columnList`` (an opencdm extension: names of the fields) or from
-the first record. A record with another number of fields is dirty data with its reason.
+named ``1``, ``2``, ... (CDM's numbered columns), matched to a destination table's columns in order;
+``JSON`` (an opencdm extension) reads each record as one JSON object, a column per key. The fields
+come from ``columnList`` (an opencdm extension: names, for JSON ``name:type``) or from the first
+record. A record that does not parse or fit (another number of CSV fields, invalid JSON, a value of
+another type) is dirty data with its reason.
 
 Writing: each row becomes one line of its values (``columnList`` picks them by number, ``1&2&3``)
 joined by ``separator``; nested values as JSON text, null as the empty string; ``identifierEnclose``
@@ -28,7 +30,13 @@ from opencdm.connectors.arrow import POSITIONAL_KEY
 from opencdm.connectors.base import DirtyRows, Inputs
 from opencdm.errors import ExtractFailed, InvalidInput
 
-BINARY, CSV = "BINARY", "CSV"
+BINARY, CSV, JSON = "BINARY", "CSV", "JSON"
+#: Field kinds of a layout -> Arrow. JSON values are checked against their field's kind.
+KINDS = {"binary": pa.binary(), "string": pa.string(), "long": pa.int64(), "double": pa.float64(),
+         "boolean": pa.bool_()}
+#: ``((field name, kind), ...)``: the columns a stream source's records become; plain data, so it travels
+#: to workers inside each partition after the server learned it.
+Layout = tuple[tuple[str, str], ...]
 
 
 @dataclass(frozen=True)
@@ -37,37 +45,52 @@ class RecordFormat:
 
     kind: str = BINARY
     separator: str = ","
-    columns: tuple[str, ...] = ()
+    columns: Layout = ()  # from columnList
 
     @classmethod
     def parse(cls, job: Inputs) -> RecordFormat:
         config.require(job, "fromJobConfig.dataFormat")
-        kind = config.get_enum(job, "fromJobConfig.dataFormat", (BINARY, CSV))
+        kind = config.get_enum(job, "fromJobConfig.dataFormat", (BINARY, CSV, JSON))
         sep = job.get("fromJobConfig.separator") or ","
         if not isinstance(sep, str):
             raise config.invalid("fromJobConfig.separator", sep, "a string")
-        columns = tuple(config.get_list(job, "fromJobConfig.columnList"))
-        if columns and kind != CSV:
-            raise InvalidInput("fromJobConfig.columnList names CSV fields: it needs dataFormat CSV.", code="Cdm.0014")
-        return cls(kind, sep, columns)
+        columns = []
+        for item in config.get_list(job, "fromJobConfig.columnList"):
+            name, _, field_kind = item.partition(":") if kind == JSON else (item, "", "")
+            field_kind = field_kind.strip().lower() or "string"
+            if not name.strip() or field_kind not in KINDS or field_kind == "binary":
+                raise config.invalid("fromJobConfig.columnList", item, "field names (JSON: name:type, a type among "
+                                     "string, long, double, boolean) joined by &")
+            columns.append((name.strip(), field_kind))
+        if columns and kind == BINARY:
+            raise InvalidInput("fromJobConfig.columnList names CSV or JSON fields: BINARY records have one.",
+                               code="Cdm.0014")
+        return cls(kind, sep, tuple(columns))
 
     @property
     def sampled(self) -> bool:
-        """Whether the number of fields must be learned from a first record (CSV without columnList)."""
-        return self.kind == CSV and not self.columns
+        """Whether the fields must be learned from a first record (CSV or JSON without columnList)."""
+        return self.kind != BINARY and not self.columns
 
-    def schema(self, sample: bytes | None, width: int = 0) -> pa.Schema:
-        """The rows' schema; for CSV without ``columnList``, ``width`` fields or those of ``sample``."""
+    def layout(self, sample: bytes | None) -> Layout:
+        """Server side: the columns, from ``columnList`` or from ``sample`` (a first record) when ``sampled``."""
         if self.kind == BINARY:
-            return pa.schema([("value", pa.binary())])
-        names = self.columns or tuple(str(i) for i in range(1, width + 1))
-        if not names:
-            if sample is None:
-                raise ExtractFailed("No record to learn the number of CSV fields from: send one first, or name "
-                                    "the fields in fromJobConfig.columnList.")
-            names = tuple(str(i) for i in range(1, len(self.split(sample)) + 1))
-        meta = {} if self.columns else {POSITIONAL_KEY: b"true"}
-        return pa.schema([(n, pa.string()) for n in names], metadata=meta)
+            return (("value", "binary"),)
+        if self.columns:
+            return self.columns
+        if sample is None:
+            raise ExtractFailed(f"No record to learn the {self.kind} fields from: send one first, or name the "
+                                "fields in fromJobConfig.columnList.")
+        if self.kind == CSV:
+            return tuple((str(i), "string") for i in range(1, len(self.split(sample)) + 1))
+        doc, reason = _object(sample)
+        if doc is None:
+            raise ExtractFailed(f"The first record, read to learn the fields, is not usable: {reason}")
+        return tuple((name, _kind(value)) for name, value in doc.items())
+
+    def schema(self, layout: Layout) -> pa.Schema:
+        meta = {POSITIONAL_KEY: b"true"} if self.kind == CSV and not self.columns else {}
+        return pa.schema([(name, KINDS[kind]) for name, kind in layout], metadata=meta)
 
     def split(self, record: bytes) -> list[str]:
         text = record.decode("utf-8", "replace").rstrip("\r\n")
@@ -76,24 +99,67 @@ class RecordFormat:
         return text.split(self.separator)
 
     def batch(self, records: list[bytes], schema: pa.Schema, dirty: DirtyRows | None) -> pa.RecordBatch:
-        """One batch of ``records``; those of the wrong shape go to ``dirty`` (or fail the run)."""
+        """One batch of ``records``; those that do not parse or fit go to ``dirty`` (or fail the run)."""
         if self.kind == BINARY:
             return pa.record_batch([pa.array(records, pa.binary())], schema=schema)
-        width, rows, bad, reasons = len(schema), [], [], []
+        rows, bad, reasons = [], [], []
         for record in records:
-            fields = self.split(record)
-            if len(fields) == width:
-                rows.append(fields)
+            row, reason = self._csv_row(record, len(schema)) if self.kind == CSV else self._json_row(record, schema)
+            if row is not None:
+                rows.append(row)
                 continue
-            reason = f"The record has {len(fields)} fields where {width} are expected (separator {self.separator!r})."
             if dirty is None:
-                raise ExtractFailed(reason + f" Record: {record[:200]!r}")
+                raise ExtractFailed(f"{reason} Record: {record[:200]!r}")
             bad.append(record.decode("utf-8", "replace"))
             reasons.append(reason)
         if bad:
             dirty.record(pa.table({"record": pa.array(bad, pa.string())}), reasons)
-        columns = list(zip(*rows)) if rows else [[] for _ in range(width)]
-        return pa.record_batch([pa.array(list(c), pa.string()) for c in columns], schema=schema)
+        columns = list(zip(*rows)) if rows else [[] for _ in schema]
+        return pa.record_batch([pa.array(list(c), f.type) for c, f in zip(columns, schema)], schema=schema)
+
+    def _csv_row(self, record: bytes, width: int) -> tuple[list | None, str]:
+        fields = self.split(record)
+        if len(fields) == width:
+            return fields, ""
+        return None, f"The record has {len(fields)} fields where {width} are expected (separator {self.separator!r})."
+
+    def _json_row(self, record: bytes, schema: pa.Schema) -> tuple[list | None, str]:
+        doc, reason = _object(record)
+        if doc is None:
+            return None, reason
+        row = []
+        for f in schema:
+            value = doc.get(f.name)
+            if pa.types.is_string(f.type):
+                value = value if value is None or isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+            elif value is not None and not _fits(value, f.type):
+                return None, f"Field [{f.name}] holds {json.dumps(value)[:100]}, which is not {f.type}."
+            row.append(value)
+        return row, ""
+
+
+def _object(record: bytes) -> tuple[dict | None, str]:
+    try:
+        doc = json.loads(record)
+    except (ValueError, UnicodeDecodeError) as exc:
+        return None, f"The record is not valid JSON: {exc}."
+    if not isinstance(doc, dict):
+        return None, "The record is JSON but not an object."
+    return doc, ""
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "boolean"
+    return "long" if isinstance(value, int) else "double" if isinstance(value, float) else "string"
+
+
+def _fits(value: Any, t: pa.DataType) -> bool:
+    if pa.types.is_boolean(t):
+        return isinstance(value, bool)
+    if pa.types.is_integer(t):
+        return isinstance(value, int) and not isinstance(value, bool) and -(1 << 63) <= value < (1 << 63)
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 @dataclass(frozen=True)
