@@ -89,3 +89,22 @@ def test_emulator_errors_name_the_cause(search_server, index):
                 {"fromJobConfig.index": "../x"}, {}):
         with pytest.raises(CdmError):
             ES.check_job(search_server.link_inputs(), bad, "from", CTX)
+
+
+def test_emulator_documents_that_do_not_fit_their_column_go_to_dirty_data(search_server):
+    name = f"mixed_{uuid.uuid4().hex[:8]}"
+    search_server.call("PUT", f"/{name}", {"mappings": {"properties": {"code": {"type": "keyword"}}}})
+    search_server.bulk(name, [{"id": i, "code": i if i != 5 else "five"} for i in range(1, 11)])
+    ext = ES.extractor(search_server.link_inputs(), {"fromJobConfig.index": name,
+                                                     "fromJobConfig.columnList": "id:long&code:long"}, CTX)
+    kept = []
+
+    class Dirty:
+        def record(self, rows, reasons):
+            kept.extend(zip(rows.to_pylist(), reasons))
+
+    rows = [r for p in ext.partitions(1) for b in ext.extract(p, dirty=Dirty()) for r in b.to_pylist()]
+    assert sorted(r["id"] for r in rows) == [1, 2, 3, 4, 6, 7, 8, 9, 10]
+    assert len(kept) == 1 and '"five"' in kept[0][0]["document"] and "[code]" in kept[0][1]
+    with pytest.raises(CdmError, match=r"Field \[code\]"):
+        [b for p in ext.partitions(1) for b in ext.extract(p)]

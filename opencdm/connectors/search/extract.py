@@ -77,7 +77,7 @@ class EsExtractor(Extractor):
             scroll = page.get("_scroll_id")
             try:
                 while hits := page["hits"]["hits"]:
-                    yield _batch([h.get("_source") or {} for h in hits], schema, self.cfg.split_nested)
+                    yield _batch([h.get("_source") or {} for h in hits], schema, self.cfg.split_nested, dirty)
                     page = es.call("POST", "/_search/scroll", {"scroll": SCROLL, "scroll_id": scroll})
                     scroll = page.get("_scroll_id", scroll)
             finally:
@@ -106,7 +106,27 @@ def _value(source: dict, name: str, split: bool) -> Any:
     return value
 
 
-def _batch(sources: list[dict], schema: pa.Schema, split: bool) -> pa.RecordBatch:
+def _batch(sources: list[dict], schema: pa.Schema, split: bool, dirty: DirtyRows | None = None) -> pa.RecordBatch:
+    """A page of documents as one batch. A document whose value does not fit its column's type fails the
+    run, or with ``dirty`` is set aside with the reason while the rest of the page is kept."""
+    try:
+        return _arrays(sources, schema, split)
+    except ExtractFailed:
+        if dirty is None or len(sources) == 1:
+            raise
+    kept, bad, reasons = [], [], []
+    for source in sources:
+        try:
+            _arrays([source], schema, split)
+            kept.append(source)
+        except ExtractFailed as exc:
+            bad.append(json.dumps(source, ensure_ascii=False, default=str))
+            reasons.append(str(exc))
+    dirty.record(pa.table({"document": pa.array(bad, pa.string())}), reasons)
+    return _arrays(kept, schema, split)
+
+
+def _arrays(sources: list[dict], schema: pa.Schema, split: bool) -> pa.RecordBatch:
     arrays = []
     for f in schema:
         values = [_value(s, f.name, split) for s in sources]
