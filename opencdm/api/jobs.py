@@ -84,6 +84,11 @@ def resolve(s: Session, cluster: Cluster, job: JobIn, ctx) -> dict[str, Any]:
         connectors.get(row.connector_name).dirty_job("check", True, bucket if isinstance(bucket, str) else None)
         dirty_link = (row.connector_name, {})
     dirty = dirty_spec(driver, ctx, dirty_link, body["name"])
+    from_inputs = (link_store.unsealed_inputs(from_link, None), job.from_config_values.flat())
+    if connectors.get(from_link.connector_name).permanent(*from_inputs) and \
+            not connectors.get(to_link.connector_name).appends:
+        raise InvalidInput(f"{to_link.connector_name} cannot receive a permanent stream (isPermanency=true); "
+                           "write to a table, an Elasticsearch index or a DIS stream.", code="Cdm.0014")
     if dirty.enabled and not connectors.get(to_link.connector_name).records_dirty:
         raise InvalidInput(f"{to_link.connector_name} cannot record dirty data: set throttlingConfig.recordDirtyData "
                            "to false.", code="Cdm.0014")

@@ -215,9 +215,6 @@ class Loader(ABC):
         and every other row is written.
         """
 
-    #: Whether the loader can take the later cycles of a permanent stream run (``appending``).
-    appends: ClassVar[bool] = False
-
     def appending(self) -> None:
         """Server side, before each cycle after the first of a stream run: keep what earlier cycles
         committed (no clearing or re-creating of the target); ``prepare`` and ``commit`` follow as usual."""
@@ -253,6 +250,8 @@ class Connector(ABC):
     #: Whether its loader isolates rows the store rejects and hands them to ``dirty`` (``Loader.load``);
     #: a job with ``recordDirtyData`` into a connector that cannot is refused at creation.
     records_dirty: ClassVar[bool] = False
+    #: Whether its loader can take the later cycles of a permanent stream run (``Loader.appending``).
+    appends: ClassVar[bool] = False
     #: Which sides the connector can be: a subset of {"from", "to"}.
     directions: ClassVar[frozenset[str]] = frozenset({"from", "to"})
 
@@ -276,6 +275,10 @@ class Connector(ABC):
             raise InvalidInput(f"Unknown direction [{direction}]: expected from or to.", code="Cdm.0014")
         if self.link_config is not None and model is not None:
             model.parse(job, self.link_config.parse(link))
+
+    def permanent(self, link: Inputs, job: Inputs) -> bool:
+        """Whether a FROM job runs until stopped (``isPermanency`` of a stream source); no I/O."""
+        return False
 
     def uses_sql(self, job: Inputs) -> bool:
         """Whether a FROM job reads with a query of its own (the Job field ``is_use_sql``); no I/O."""

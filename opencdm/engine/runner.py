@@ -136,7 +136,7 @@ class Runner:
         positions and let the source know (``Extractor.advance``). Nothing is stored for a cycle that did
         not commit, so its records are read again: a stop, crash or restart neither loses nor skips them."""
         spec = self.spec
-        if extractor.permanent and not loader.appends:
+        if extractor.permanent and not connectors.get(spec.to.connector).appends:
             raise InvalidInput(f"{spec.to.connector} cannot receive a permanent stream (isPermanency=true).",
                                code="Cdm.0014")
         self._streaming = True

@@ -110,3 +110,13 @@ def test_tansu_permanent_kafka_job_survives_sigkill_exactly_once(env, kafka_brok
     assert env.status("perm")["status"] == "RUNNING"
     env.client.call("PUT", f"/clusters/{env.cid}/cdm/job/perm/stop")
     assert env.wait("perm", timeout=30)["status"] == "SUCCEEDED"
+
+
+def test_tansu_permanent_job_into_files_is_refused_at_creation(env, kafka_broker):
+    env.client.call("POST", f"/clusters/{env.cid}/cdm/link", {"links": [{
+        "name": "files", "connector-name": "local-file-connector", "link-config-values": group("linkConfig", {})}]})
+    body = kafka_job("tofiles", "any_topic", "x", isPermanency="true")
+    body.update({"to-link-name": "files", "to-connector-name": "local-file-connector",
+                 "to-config-values": group("toJobConfig", {"outputDirectory": "out", "outputFormat": "CSV_FILE"})})
+    resp = env.client.request("POST", f"/clusters/{env.cid}/cdm/job", {"jobs": [body]})
+    assert resp.status_code == 400 and "cannot receive a permanent stream" in resp.text

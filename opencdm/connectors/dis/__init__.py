@@ -19,6 +19,10 @@ class DisConnector(Connector):
     sensitive_inputs = frozenset({"linkConfig.sk"})
     link_config, from_config, to_config = DisLink, DisFrom, DisTo
     records_dirty = True
+    appends = True
+
+    def permanent(self, link: Inputs, job: Inputs) -> bool:
+        return DisFrom.parse(job, DisLink.parse(link)).permanent
 
     def check_link(self, link: Inputs, ctx: ConnectorContext) -> str:
         dis = DisLink.parse(link)

@@ -28,8 +28,6 @@ BACKOFF = 0.2
 
 
 class DisLoader(Loader):
-    appends = True
-
     def __init__(self, link: Inputs, job: Inputs, ctx: ConnectorContext, run_id: str) -> None:
         super().__init__(link, job, ctx, run_id)
         self.dis = DisLink.parse(link)

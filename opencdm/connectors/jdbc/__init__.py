@@ -23,6 +23,7 @@ class GenericJdbcConnector(Connector):
     """Relational databases over their native drivers (the CDM name says JDBC; no JVM is involved)."""
 
     name = "generic-jdbc-connector"
+    appends = True
     link_config, from_config, to_config = JdbcLink, JdbcFrom, JdbcTo
     records_dirty = True
     #: Tuning inputs a stored password may be kept across (any other change needs the password again).

@@ -61,8 +61,6 @@ class JdbcLoader(Loader):
         cols = [(t, d.ddl_type(conn, f), self.copy_not_null and not f.nullable) for t, f in zip(targets, fields)]
         return [(t, extend_char_length(ty), nn) for t, ty, nn in cols] if self.extend_chars else cols
 
-    appends = True
-
     def appending(self) -> None:
         self.preparation, self.clear, self.delete_where = "CREATE_WHEN_NOT_EXIST", False, None
 

@@ -21,6 +21,9 @@ class KafkaConnector(Connector):
     directions = frozenset({"from"})
     dms = False
 
+    def permanent(self, link: Inputs, job: Inputs) -> bool:
+        return KafkaFrom.parse(job, KafkaLink.parse(link, self.dms)).permanent
+
     def check_job(self, link: Inputs, job: Inputs, direction: str, ctx: ConnectorContext) -> None:
         if direction == "from":
             KafkaFrom.parse(job, KafkaLink.parse(link, self.dms))

@@ -17,6 +17,7 @@ from opencdm.errors import LinkError
 @register
 class ElasticsearchConnector(Connector):
     name = "elasticsearch-connector"
+    appends = True
     link_config, from_config, to_config = EsLink, EsFrom, EsTo
     records_dirty = True
 

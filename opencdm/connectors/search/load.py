@@ -37,7 +37,6 @@ STAGE_PREFIX = "opencdm-stage-"
 
 
 class EsLoader(Loader):
-    appends = True
     def __init__(self, link: Inputs, job: Inputs, ctx: ConnectorContext, run_id: str) -> None:
         super().__init__(link, job, ctx, run_id)
         self.es = EsLink.parse(link)
