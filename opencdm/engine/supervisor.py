@@ -11,18 +11,18 @@ from concurrent.futures import ThreadPoolExecutor
 
 from opencdm import connectors
 from opencdm.connectors.base import ConnectorContext
-from opencdm.store import status as st
 from opencdm.engine.dirty import dirty_spec
+from opencdm.engine.options import DriverOptions
 from opencdm.engine.runner import ProgressSink, Runner
 from opencdm.engine.runtimes import ClusterRuntime, Runtimes
 from opencdm.engine.spec import Counters, EndSpec, TransferSpec
 from opencdm.engine.task import worker_init
-from opencdm.engine.options import DriverOptions
 from opencdm.errors import CdmError, Conflict, InvalidInput
 from opencdm.settings import Settings
 from opencdm.store import clusters as cluster_store
 from opencdm.store import links as link_store
 from opencdm.store import positions as position_store
+from opencdm.store import status as st
 from opencdm.store import submissions as submission_store
 from opencdm.store.db import Store
 from opencdm.store.secrets import SecretBox
@@ -239,7 +239,8 @@ class Supervisor:
             raise Conflict(f"Job {job.name} is running.", code="Cdm.0052")
         sub = submission_store.create(s, job, user, variables or {})
         spec = self._build_spec(s, job, sub)
-        runner = Runner(spec, rt.backend, _StoreSink(self.store, sub.id, job.project_id, position_store.job_key(job.cluster_id, job.name)),
+        sink = _StoreSink(self.store, sub.id, job.project_id, position_store.job_key(job.cluster_id, job.name))
+        runner = Runner(spec, rt.backend, sink,
                         report_every=self.settings.progress_interval_seconds)
         s.info.setdefault("after_commit", []).append(lambda: self._enqueue(rt, runner))
         return sub

@@ -33,8 +33,9 @@ def test_dis_protocol_server_elasticsearch_index_to_stream_as_lines(dis_server, 
     search_server.bulk(index, docs)
     dis_server.create_stream(stream, partitions=3)
     dis_server.throttle_next(7)  # DIS refuses some records of a call: they are sent again, once
-    ext = ES.extractor(search_server.link_inputs(), {"fromJobConfig.index": index,
-                                                     "fromJobConfig.columnList": "id:long&name:string&tags:nested"}, CTX)
+    columns = "id:long&name:string&tags:nested"
+    ext = ES.extractor(search_server.link_inputs(), {"fromJobConfig.index": index, "fromJobConfig.columnList": columns},
+                       CTX)
     move(ext, DIS.loader(dis_server.link_inputs(), {"toJobConfig.streamName": stream, "toJobConfig.separator": "|",
                                                     "toJobConfig.columnList": "1&3"}, CTX, "r1"))
     got = sorted(dis_server.records(stream), key=lambda line: int(line.split(b"|")[0]))

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import tempfile
@@ -106,3 +107,4 @@ def search_server(request) -> Iterator[SearchServer]:
         yield SearchServer("127.0.0.1", port, dialect=request.param)
     finally:
         stop_process(proc)
+        shutil.rmtree(root, ignore_errors=True)
