@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import pyarrow as pa
 
+from opencdm.errors import InvalidInput
+
 #: Field metadata: the source's declared column type, and the dialect that declared it.
 TYPE_KEY, DIALECT_KEY = b"opencdm.type", b"opencdm.dialect"
 
@@ -15,6 +17,17 @@ PK_KEY = b"opencdm.pk"
 #: Schema metadata: the source's columns have no names of their own (a CSV file without a header);
 #: a loader maps them onto an existing target by position.
 POSITIONAL_KEY = b"opencdm.positional"
+
+
+def renamed(schema: pa.Schema, names: tuple[str, ...] | list[str], what: str) -> pa.Schema:
+    """``schema`` with its columns renamed, in order, to ``names`` (a TO side's ``columnList``, named
+    ``what`` in the error); unchanged when ``names`` is empty."""
+    if not names:
+        return schema
+    if len(names) != len(schema):
+        raise InvalidInput(f"{what} names {len(names)} columns but the source has {len(schema)}: "
+                           f"{', '.join(schema.names)}.", code="Cdm.0014")
+    return pa.schema([f.with_name(n) for f, n in zip(schema, names)])
 
 
 def positional(schema: pa.Schema) -> bool:

@@ -106,6 +106,17 @@ def get_list(inputs: Inputs, name: str, sep: str = "&") -> list[str]:
     return [item.strip() for item in value.split(sep) if item.strip()]
 
 
+def get_hosts(inputs: Inputs, name: str, sep: str) -> list[tuple[str, int]]:
+    """``host:port`` items joined by ``sep`` (``[v6]:port`` too) as ``(host, port)`` pairs."""
+    hosts = []
+    for item in get_list(inputs, name, sep):
+        host, colon, port = item.rpartition(":")
+        if not colon or not host or not port.isdigit() or not 0 < int(port) < 65536 or "/" in host:
+            raise invalid(name, item, f"host:port{sep}host:port")
+        hosts.append((host.strip("[]"), int(port)))
+    return hosts
+
+
 def invalid(name: str, value: Any, expected: str) -> InvalidInput:
     return InvalidInput(f"Invalid value {str(value)[:100]!r} for {name}: expected {expected}.", code="Cdm.0014")
 

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -36,7 +35,7 @@ from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from tests.infra.postgres import free_port
-from tests.infra.procs import wait_until_up
+from tests.infra.procs import port_open, wait_until_up
 
 # Consumer settings that work well against Tansu (and any real broker): no auto-commit, no topic auto-creation,
 # and short group timeouts so that a subscribe() joins in ~3 s instead of ~23 s.
@@ -130,14 +129,6 @@ def _binary() -> str:
     return str(path)
 
 
-def _answers(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-            return True
-    except OSError:
-        return False
-
-
 @pytest.fixture(scope="session")
 def kafka_broker() -> Iterator[KafkaBroker]:
     bootstrap = os.environ.get("OPENCDM_TEST_KAFKA_BOOTSTRAP")
@@ -152,7 +143,7 @@ def kafka_broker() -> Iterator[KafkaBroker]:
             proc = subprocess.Popen([_binary(), "broker", "--listener-url", url, "--advertised-listener-url", url,
                                      "--storage-engine", "memory://tansu/"],
                                     cwd=root, stdin=subprocess.DEVNULL, stdout=log, stderr=log)
-        wait_until_up(proc, lambda: _answers(port), root / "tansu.log", "tansu")
+        wait_until_up(proc, lambda: port_open(port), root / "tansu.log", "tansu")
         try:
             yield KafkaBroker(f"127.0.0.1:{port}")
         finally:  # memory-only, nothing to flush; SIGTERM would wait up to 5 s for clients still connected

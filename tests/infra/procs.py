@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import time
 from collections.abc import Callable
@@ -20,6 +21,15 @@ def wait_until_up(proc: subprocess.Popen, ready: Callable[[], bool], log: Path, 
             stop_process(proc)
             raise RuntimeError(f"{what} did not start: {log.read_text(errors='replace')[-2000:]}")
         time.sleep(0.05)
+
+
+def port_open(port: int, host: str = "127.0.0.1") -> bool:
+    """Whether something accepts TCP connections on ``host:port``."""
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
 
 
 def stop_process(proc: subprocess.Popen) -> None:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -25,7 +24,7 @@ import httpx
 import pytest
 
 from tests.infra.postgres import free_port
-from tests.infra.procs import stop_process, wait_until_up
+from tests.infra.procs import port_open, stop_process, wait_until_up
 
 
 @dataclass
@@ -80,14 +79,6 @@ def _command(dialect: str, port: int, root: Path) -> list[str]:
             "--elasticsearch-port", str(port)]
 
 
-def _answers(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-            return True
-    except OSError:
-        return False
-
-
 @pytest.fixture(scope="session", params=["opensearch", "elasticsearch"])
 def search_server(request) -> Iterator[SearchServer]:
     url = os.environ.get("OPENCDM_TEST_ES_URL")
@@ -102,7 +93,7 @@ def search_server(request) -> Iterator[SearchServer]:
     port = free_port()
     with open(root / "server.log", "ab") as log:
         proc = subprocess.Popen(_command(request.param, port, root), stdin=subprocess.DEVNULL, stdout=log, stderr=log)
-    wait_until_up(proc, lambda: _answers(port), root / "server.log", f"{request.param} emulator")
+    wait_until_up(proc, lambda: port_open(port), root / "server.log", f"{request.param} emulator")
     try:
         yield SearchServer("127.0.0.1", port, dialect=request.param)
     finally:

@@ -15,10 +15,11 @@ from typing import Any
 
 import pyarrow as pa
 
-from opencdm.connectors.base import ConnectorContext, DirtyRows, Extractor, Inputs, Partition
+from opencdm.connectors.base import ConnectorContext, DirtyRows, Inputs, Partition
 from opencdm.connectors.dis.client import DisClient
 from opencdm.connectors.dis.options import DisFrom, DisLink
 from opencdm.connectors.streams.records import Layout
+from opencdm.connectors.streams.source import StreamSource
 from opencdm.errors import ExtractFailed
 
 IDLE = 1.0
@@ -37,28 +38,18 @@ def shard_name(n: int) -> str:
     return f"shardId-{n:010d}"
 
 
-class DisExtractor(Extractor):
+class DisExtractor(StreamSource):
     def __init__(self, link: Inputs, job: Inputs, ctx: ConnectorContext) -> None:
         super().__init__(link, job, ctx)
         self.dis = DisLink.parse(link)
         self.cfg = DisFrom.parse(job, self.dis)
-        self._positions: dict[str, str] = {}
-        self._own = False
         self._last: dict[str, str] = {}
-        self._layout: Layout | None = None
 
     def client(self) -> DisClient:
         return DisClient(self.dis, self.ctx)
 
-    @property
-    def permanent(self) -> bool:
-        return self.cfg.permanent
-
     def stream_source(self) -> str:
         return f"dis:{self.cfg.stream}/{self.cfg.app}"
-
-    def resume(self, positions: Mapping[str, Any], own: bool) -> None:
-        self._positions, self._own = {k: str(v) for k, v in positions.items()}, own
 
     def _shards(self, client: DisClient) -> list[dict[str, Any]]:
         found = client.describe(self.cfg.stream).get("partitions") or []
@@ -80,19 +71,12 @@ class DisExtractor(Extractor):
         for i, info in enumerate(shards):
             sid = info["partition_id"]
             after = self._positions.get(sid) if use_stored else None
+            after = None if after is None else str(after)
             if after is None and self.cfg.strategy == "LATEST" and not self._own:
                 end = _range_end(info.get("sequence_number_range"))
                 after = str(end - 1) if end else None  # the newest record now; an empty partition: from its start
             parts.append(Shard(i, sid, after, "TRIM_HORIZON", layout))
         return parts
-
-    def layout(self) -> Layout:
-        if self._layout is None:
-            self._layout = self.cfg.records.layout(self._sample() if self.cfg.records.sampled else None)
-        return self._layout
-
-    def schema(self) -> pa.Schema:
-        return self.cfg.records.schema(self.layout())
 
     def _sample(self) -> bytes | None:
         with self.client() as client:

@@ -25,6 +25,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.fs as pafs
 
+from opencdm.connectors.arrow import renamed
 from opencdm.connectors.base import Chunk, ConnectorContext, DirtyRows, Inputs, Loader, LoadResult, Partition
 from opencdm.connectors.files.extract import NATIVE_FORMAT
 from opencdm.connectors.files.options import BINARY, CSV, JSON, PARQUET, FileTo
@@ -59,13 +60,7 @@ class FileLoader(Loader):
         return posixpath.join(self.temp if self.cfg.temp else self.base, name)
 
     def _names(self, schema: pa.Schema) -> pa.Schema:
-        cols = self.cfg.columns
-        if not cols:
-            return schema
-        if len(cols) != len(schema):
-            raise InvalidInput(f"toJobConfig.columnList names {len(cols)} columns but the source has "
-                               f"{len(schema)}: {', '.join(schema.names)}.", code="Cdm.0014")
-        return pa.schema([f.with_name(n) for f, n in zip(schema, cols)])
+        return renamed(schema, self.cfg.columns, "toJobConfig.columnList")
 
     # -- server side ----------------------------------------------------------------------------
 

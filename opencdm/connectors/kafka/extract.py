@@ -17,9 +17,10 @@ from typing import Any
 import pyarrow as pa
 from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, KafkaError, KafkaException, TopicPartition
 
-from opencdm.connectors.base import ConnectorContext, DirtyRows, Extractor, Inputs, Partition
+from opencdm.connectors.base import ConnectorContext, DirtyRows, Inputs, Partition
 from opencdm.connectors.kafka.options import KafkaFrom, KafkaLink
 from opencdm.connectors.streams.records import Layout
+from opencdm.connectors.streams.source import StreamSource
 from opencdm.errors import ExtractFailed, LinkRejected, LinkUnreachable
 
 IDLE = 1.0  # seconds without a record after which a partition's cycle ends
@@ -34,15 +35,12 @@ class TopicSlice(Partition):
     layout: Layout = ()  # the record fields, as the server learned them (streams.records)
 
 
-class KafkaExtractor(Extractor):
+class KafkaExtractor(StreamSource):
     def __init__(self, link: Inputs, job: Inputs, ctx: ConnectorContext, dms: bool = False) -> None:
         super().__init__(link, job, ctx)
         self.kafka = KafkaLink.parse(link, dms)
         self.cfg = KafkaFrom.parse(job, self.kafka)
-        self._positions: dict[str, int] = {}
-        self._own = False
         self._next: dict[str, int] = {}
-        self._layout: Layout | None = None
 
     def consumer(self, group: str | None = None) -> Consumer:
         conf = self.kafka.client_config(self.ctx)
@@ -51,15 +49,8 @@ class KafkaExtractor(Extractor):
                      "auto.offset.reset": self.cfg.strategy.lower()})
         return Consumer(conf)
 
-    @property
-    def permanent(self) -> bool:
-        return self.cfg.permanent
-
     def stream_source(self) -> str:
         return "kafka:" + ",".join(self.cfg.topics)
-
-    def resume(self, positions: Mapping[str, Any], own: bool) -> None:
-        self._positions, self._own = {k: int(v) for k, v in positions.items()}, own
 
     def _topic_partitions(self, consumer: Consumer) -> list[tuple[str, int]]:
         found = []
@@ -77,7 +68,7 @@ class KafkaExtractor(Extractor):
     def partitions(self, max_partitions: int) -> list[Partition]:
         with _closing(self.consumer()) as consumer:
             pairs = self._topic_partitions(consumer)
-            starts = {f"{t}:{p}": self._positions[f"{t}:{p}"] for t, p in pairs if f"{t}:{p}" in self._positions}
+            starts = {f"{t}:{p}": int(self._positions[f"{t}:{p}"]) for t, p in pairs if f"{t}:{p}" in self._positions}
             if not self._own and self.cfg.group:  # an earlier run's position is the group's committed offset
                 starts = {}
                 try:
@@ -94,14 +85,6 @@ class KafkaExtractor(Extractor):
                         starts[f"{t}:{p}"] = consumer.get_watermark_offsets(TopicPartition(t, p), timeout=TIMEOUT)[1]
             layout = self.layout()
         return [TopicSlice(i, t, p, starts.get(f"{t}:{p}", default), layout) for i, (t, p) in enumerate(pairs)]
-
-    def layout(self) -> Layout:
-        if self._layout is None:
-            self._layout = self.cfg.records.layout(self._sample() if self.cfg.records.sampled else None)
-        return self._layout
-
-    def schema(self) -> pa.Schema:
-        return self.cfg.records.schema(self.layout())
 
     def _sample(self) -> bytes | None:
         """The first record at the run's start positions, to count CSV fields."""

@@ -35,12 +35,7 @@ class KafkaLink:
     @classmethod
     def parse(cls, link: Inputs, dms: bool = False) -> KafkaLink:
         config.require(link, "linkConfig.brokerList")
-        brokers = []
-        for item in config.get_list(link, "linkConfig.brokerList", ","):
-            host, sep, port = item.rpartition(":")
-            if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536 or "/" in host:
-                raise config.invalid("linkConfig.brokerList", item, "host:port,host:port")
-            brokers.append((host.strip("[]"), int(port)))
+        brokers = config.get_hosts(link, "linkConfig.brokerList", ",")
         if dms:
             config.require(link, "linkConfig.kafkaType")
             config.get_enum(link, "linkConfig.kafkaType", ("Basic", "Platinum"))

@@ -25,6 +25,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from opencdm.connectors.arrow import renamed
 from opencdm.connectors.base import ConnectorContext, DirtyRows, Inputs, Loader, LoadResult, Partition
 from opencdm.connectors.search.client import SearchClient
 from opencdm.connectors.search.options import EsLink, EsTo
@@ -148,13 +149,7 @@ class EsLoader(Loader):
                          code="Cdm.0951")
 
     def _names(self, schema: pa.Schema) -> pa.Schema:
-        cols = self.cfg.columns
-        if not cols:
-            return schema
-        if len(cols) != len(schema):
-            raise InvalidInput(f"toJobConfig.columnList names {len(cols)} fields but the source has "
-                               f"{len(schema)}: {', '.join(schema.names)}.", code="Cdm.0014")
-        return pa.schema([f.with_name(n) for f, n in zip(schema, cols)])
+        return renamed(schema, self.cfg.columns, "toJobConfig.columnList")
 
     def _id(self, doc: dict, part: int, row: int) -> str:
         if not self.cfg.primary_key:

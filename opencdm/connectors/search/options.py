@@ -34,12 +34,7 @@ class EsLink:
     @classmethod
     def parse(cls, link: Inputs) -> EsLink:
         config.require(link, "linkConfig.host", "linkConfig.linkType")
-        hosts = []
-        for item in config.get_list(link, "linkConfig.host", ";"):
-            host, sep, port = item.rpartition(":")
-            if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536 or "/" in host:
-                raise config.invalid("linkConfig.host", item, "ip:port;ip:port")
-            hosts.append((host.strip("[]"), int(port)))
+        hosts = config.get_hosts(link, "linkConfig.host", ";")
         safemode = config.get_bool(link, "linkConfig.safemode")
         if safemode:
             config.require(link, "linkConfig.user", "linkConfig.password")
