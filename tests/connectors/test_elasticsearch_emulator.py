@@ -73,7 +73,9 @@ def test_emulator_index_to_postgresql(search_server, index, pg):
 
 
 def test_emulator_errors_name_the_cause(search_server, index):
-    ES.check_link(search_server.link_inputs(), CTX)
+    found = ES.check_link(search_server.link_inputs(), CTX)  # product and version
+    product = {"opensearch": "OpenSearch 3.", "elasticsearch": "Elasticsearch 8."}.get(search_server.dialect, "")
+    assert found.startswith(product) and found.split()[1][0].isdigit(), found
     with pytest.raises(CdmError) as err:  # nothing listens there
         from tests.infra.postgres import free_port
 

@@ -89,8 +89,9 @@ def test_emulator_seed_example_through_the_official_sdk(tmp_path, search_server,
             clusters.append(client.create_cluster(m.CreateClusterRequest(body=body)).id)
         for cid in clusters:
             wait_cluster(client, cid, "200")
-            client.create_link(m.CreateLinkRequest(cluster_id=cid, body=_link(
+            made = client.create_link(m.CreateLinkRequest(cluster_id=cid, body=_link(
                 "css", "elasticsearch-connector", search_server.link_inputs())))
+            assert json.loads(made.raw_content)["link-check"].split()[0] in ("Elasticsearch", "OpenSearch")
             client.create_link(m.CreateLinkRequest(cluster_id=cid, body=_link(
                 "dis", "dis-connector", dis_server.link_inputs())))
         resp = client.create_and_start_random_cluster_job(m.CreateAndStartRandomClusterJobRequest(
