@@ -75,7 +75,10 @@ def resolve(s: Session, cluster: Cluster, job: JobIn, ctx) -> dict[str, Any]:
         if side not in connector.directions:
             raise InvalidInput(f"Connector {link.connector_name} does not support the specified direction "
                                f"({side}).", code="Cdm.0061")
-        connector.check_job(link_store.unsealed_inputs(link, None), values.flat(), side, ctx)
+        inputs = values.flat()
+        if body.get("job_type") == "BATCH_JOB":  # checked as the sub-job of one table would run
+            inputs = connector.batch_job(inputs, "opencdm_check", side)
+        connector.check_job(link_store.unsealed_inputs(link, None), inputs, side, ctx)
     driver = job.driver_config_values.flat()
     dirty_link = None
     if str(driver.get("throttlingConfig.writeToLink") or "").strip():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
@@ -13,6 +14,7 @@ from opencdm import connectors
 from opencdm.api import views
 from opencdm.api.deps import BoxDep, CallerDep, StoreDep
 from opencdm.api.errors import error_body
+from opencdm.connectors.base import Connector
 from opencdm.errors import CdmError, Conflict, InvalidInput, LinkError
 from opencdm.store import clusters as cluster_store
 from opencdm.store import links as link_store
@@ -24,8 +26,24 @@ log = logging.getLogger("opencdm.api")
 router = APIRouter(prefix="/v1.1/{project_id}/clusters/{cluster_id}/cdm", tags=["links"])
 
 #: Which pairs CDM can migrate table-to-table / entire-DB: reported on GET link (spec §4.2).
-UNMAPPED = "{}"
-BATCH_MAPPING = '{"generic-jdbc-connector":["generic-jdbc-connector"]}'
+def _mappings() -> tuple[str, str]:
+    """``fromTo-unMapping`` (per source, the connectors it cannot write to: those that are sources only)
+    and ``batchFromTo-mapping`` (per entire-database source, the connectors its tables can go to),
+    from what the registered connectors can do."""
+    names = connectors.names()
+    sources = [n for n in names if "from" in connectors.get(n).directions]
+    no_target = sorted(n for n in names if "to" not in connectors.get(n).directions)
+    unmapped = {s: no_target for s in sources if no_target}
+    batch_sources = [n for n in sources if type(connectors.get(n)).batch_items is not Connector.batch_items]
+    targets = []
+    for n in names:
+        try:
+            connectors.get(n).batch_job({}, "t", "to")
+            targets.append(n)
+        except CdmError:
+            pass
+    return json.dumps(unmapped, separators=(",", ":")), json.dumps({s: targets for s in batch_sources},
+                                                                     separators=(",", ":"))
 
 
 def _one(body: LinksIn) -> LinkIn:
@@ -124,8 +142,9 @@ def show_link(project_id: str, cluster_id: str, link_name: str, caller: CallerDe
         cluster_store.get(s, project_id, cluster_id)
         row = link_store.get(s, project_id, cluster_id, link_name)
         sensitive = _sensitive(row)
-        return JSONResponse({"links": [views.link(row, sensitive)], "fromTo-unMapping": UNMAPPED,
-                             "batchFromTo-mapping": BATCH_MAPPING})
+        unmapped, batch = _mappings()
+        return JSONResponse({"links": [views.link(row, sensitive)], "fromTo-unMapping": unmapped,
+                             "batchFromTo-mapping": batch})
 
 
 def _sensitive(row) -> frozenset[str]:

@@ -163,4 +163,6 @@ def submission(s: Submission) -> dict[str, Any]:
     if s.status == "FAILED":
         out["error-summary"] = s.error_summary or ""
         out["error-details"] = s.error_details or ""
+    if s.sub_jobs:  # an opencdm extension: the tables of an entire-database run
+        out["sub-jobs"] = s.sub_jobs
     return out

@@ -86,6 +86,15 @@ class KeyRange(Partition):
 
 
 @dataclass(frozen=True)
+class BatchItem:
+    """One item of an entire-database job (``BATCH_JOB``): a table, and the items it must follow
+    (the tables its foreign keys reference, when they are items too)."""
+
+    name: str
+    after: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Chunk:
     """A piece of a native stream: raw bytes in the negotiated format, and how many rows they finish.
 
@@ -283,6 +292,18 @@ class Connector(ABC):
     def uses_sql(self, job: Inputs) -> bool:
         """Whether a FROM job reads with a query of its own (the Job field ``is_use_sql``); no I/O."""
         return False
+
+    def batch_items(self, link: Inputs, job: Inputs, ctx: ConnectorContext) -> list[BatchItem]:
+        """Server side, the FROM of a ``BATCH_JOB``: the items it moves (every table the job's inputs
+        select), each with the items it must follow. InvalidInput when the connector has no such job."""
+        raise InvalidInput(f"{self.name} cannot be the source of an entire-database job (BATCH_JOB).",
+                           code="Cdm.0014")
+
+    def batch_job(self, job: Inputs, item: str, direction: str) -> Inputs:
+        """No I/O. The ``direction`` job inputs of the sub-job that moves ``item`` of a ``BATCH_JOB``
+        (the same inputs with the table, directory or index of that item)."""
+        raise InvalidInput(f"{self.name} cannot take part in an entire-database job (BATCH_JOB) as "
+                           f"{direction}.", code="Cdm.0014")
 
     def dirty_job(self, target: str, create: bool, bucket: str | None = None) -> Inputs:
         """TO-side job inputs that append dirty rows to ``target`` (a table, a directory: the

@@ -12,6 +12,8 @@ from opencdm.errors import InvalidInput
 
 NUM_EXTRACTORS = "throttlingConfig.numExtractors"
 MAX_EXTRACTORS = 64
+CONCURRENT_SUB_JOBS = "throttlingConfig.concurrentSubJobs"
+MAX_SUB_JOBS = 32
 
 
 @dataclass(frozen=True)
@@ -20,14 +22,21 @@ class DriverOptions:
     #: Job-wide rate limits (0 = unlimited), see ``engine.throttle``.
     rows_per_s: float = 0.0
     bytes_per_s: float = 0.0
+    #: Tables of an entire-database job (BATCH_JOB) moved at once.
+    concurrent_sub_jobs: int = 1
 
     @classmethod
     def parse(cls, driver: Mapping[str, Any]) -> DriverOptions:
-        """InvalidInput naming the input for anything out of range (numExtractors: 1 to 64)."""
-        raw = driver.get(NUM_EXTRACTORS)
-        text = "1" if raw in (None, "") else str(raw).strip()
-        if isinstance(raw, bool) or not text.isdigit() or not 1 <= int(text) <= MAX_EXTRACTORS:
-            raise InvalidInput(f"{NUM_EXTRACTORS} must be an integer from 1 to {MAX_EXTRACTORS}, got {raw!r}.",
-                               code="Cdm.0009")
+        """InvalidInput naming the input for anything out of range (numExtractors: 1 to 64,
+        concurrentSubJobs: 1 to 32)."""
         rows_per_s, bytes_per_s = job_limits(driver)
-        return cls(int(text), rows_per_s, bytes_per_s)
+        return cls(_count(driver, NUM_EXTRACTORS, MAX_EXTRACTORS), rows_per_s, bytes_per_s,
+                   _count(driver, CONCURRENT_SUB_JOBS, MAX_SUB_JOBS))
+
+
+def _count(driver: Mapping[str, Any], name: str, most: int) -> int:
+    raw = driver.get(name)
+    text = "1" if raw in (None, "") else str(raw).strip()
+    if isinstance(raw, bool) or not text.isdigit() or not 1 <= int(text) <= most:
+        raise InvalidInput(f"{name} must be an integer from 1 to {most}, got {raw!r}.", code="Cdm.0009")
+    return int(text)

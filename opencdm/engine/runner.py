@@ -34,7 +34,8 @@ class ProgressSink:
 
     def save_positions(self, source: str, positions: dict) -> None: ...
 
-    def progress(self, counters: Counters, progress: float) -> None: ...
+    def progress(self, counters: Counters, progress: float, sub_jobs: list | None = None) -> None:
+        """Live counters and progress; ``sub_jobs``: the tables of an entire-database run."""
 
     def finished(self, ok: bool, counters: Counters, error: CdmError | None) -> None: ...
 

@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from opencdm import connectors
 from opencdm.connectors.base import ConnectorContext
+from opencdm.engine.batch import BatchRunner, sub_spec
 from opencdm.engine.dirty import dirty_spec
 from opencdm.engine.options import DriverOptions
 from opencdm.engine.runner import ProgressSink, Runner
@@ -50,9 +51,10 @@ class _StoreSink(ProgressSink):
         with self.store.session() as s:
             submission_store.set_fields(s, self.sid, status=st.RUNNING)
 
-    def progress(self, c: Counters, progress: float) -> None:
+    def progress(self, c: Counters, progress: float, sub_jobs: list | None = None) -> None:
+        extra = {"sub_jobs": sub_jobs} if sub_jobs is not None else {}
         with self.store.session() as s:
-            submission_store.set_fields(s, self.sid, progress=progress, **_counts(c))
+            submission_store.set_fields(s, self.sid, progress=progress, **_counts(c), **extra)
 
     def finished(self, ok: bool, c: Counters, error: CdmError | None) -> None:
         fields = dict(_counts(c), rows_dirty=c.rows_dirty)
@@ -144,7 +146,14 @@ class Supervisor:
                     error_summary="The opencdm server stopped while this run was in flight; the destination "
                                   "was left as it was before the run.",
                     error_details="WorkerLost: server restart")
-                if spec is not None:
+                if spec is not None and sub.sub_jobs:  # an entire-database run: each table's staging
+                    for n, table in enumerate(sub.sub_jobs):
+                        if table.get("status") not in ("SUCCEEDED", "FAILED"):
+                            try:
+                                specs.append(sub_spec(spec, n, table["name"]))
+                            except CdmError:
+                                pass
+                elif spec is not None:
                     specs.append(spec)
         for spec in specs:
             log.warning("recovered orphaned submission=%s job=%s: marked FAILED", spec.submission_id, spec.job_name)
@@ -240,8 +249,12 @@ class Supervisor:
         sub = submission_store.create(s, job, user, variables or {})
         spec = self._build_spec(s, job, sub)
         sink = _StoreSink(self.store, sub.id, job.project_id, position_store.job_key(job.cluster_id, job.name))
-        runner = Runner(spec, rt.backend, sink,
-                        report_every=self.settings.progress_interval_seconds)
+        every = self.settings.progress_interval_seconds
+        if job.job_type == "BATCH_JOB":
+            tables = DriverOptions.parse(flat_inputs(job.driver_config)).concurrent_sub_jobs
+            runner: Runner | BatchRunner = BatchRunner(spec, rt.backend, sink, tables, report_every=every)
+        else:
+            runner = Runner(spec, rt.backend, sink, report_every=every)
         s.info.setdefault("after_commit", []).append(lambda: self._enqueue(rt, runner))
         return sub
 

@@ -138,6 +138,8 @@ class Submission(Base):
     variables: Mapped[dict[str, Any]] = mapped_column(default=dict)
     error_summary: Mapped[str | None] = mapped_column(Text, nullable=True)
     error_details: Mapped[str | None] = mapped_column(Text, nullable=True)
+    #: The tables of an entire-database run (BATCH_JOB): one entry each with its status and counters.
+    sub_jobs: Mapped[list[Any] | None] = mapped_column(nullable=True)
 
 
 class StreamPosition(Base):

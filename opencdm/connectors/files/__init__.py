@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 from typing import ClassVar
 
+from opencdm.connectors import config
 from opencdm.connectors.base import Connector, ConnectorContext, Extractor, Inputs, Loader
 from opencdm.connectors.files.extract import FileExtractor
 from opencdm.connectors.files.load import FileLoader
@@ -39,6 +40,16 @@ class FileConnector(Connector):
         else:
             cfg = FileTo.parse(job, store)
             store.location(cfg.bucket, cfg.directory, ctx, "toJobConfig.outputDirectory")
+
+    def batch_job(self, job: Inputs, item: str, direction: str) -> Inputs:
+        """Tables of an entire-database job go to a folder each, named as the table, under outputDirectory."""
+        if direction != "to":
+            return super().batch_job(job, item, direction)
+        if config.given(job, "toJobConfig.columnList"):
+            raise InvalidInput("toJobConfig.columnList does not apply to an entire-database job (BATCH_JOB).",
+                               code="Cdm.0014")
+        base = str(job.get("toJobConfig.outputDirectory") or "").rstrip("/")
+        return {**job, "toJobConfig.outputDirectory": f"{base}/{item}" if base else item}
 
     def dirty_job(self, target: str, create: bool, bucket: str | None = None) -> Inputs:
         """Dirty rows as JSON lines, one file per flush, under ``target`` (in ``bucket`` for OBS)."""

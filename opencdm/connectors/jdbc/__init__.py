@@ -10,7 +10,8 @@ run leaves the target as it was (see ``JdbcLoader`` and ``opencdm.connectors.jdb
 from __future__ import annotations
 
 from opencdm.connectors import config, register
-from opencdm.connectors.base import Connector, ConnectorContext, Extractor, Inputs, Loader
+from opencdm.connectors.base import BatchItem, Connector, ConnectorContext, Extractor, Inputs, Loader
+from opencdm.connectors.jdbc import batch
 from opencdm.connectors.jdbc.dialect import DIALECTS, dialect_for  # noqa: F401 (public)
 from opencdm.connectors.jdbc.extract import JdbcExtractor
 from opencdm.connectors.jdbc.load import JdbcLoader
@@ -36,6 +37,12 @@ class GenericJdbcConnector(Connector):
 
     def uses_sql(self, job: Inputs) -> bool:
         return config.get_bool(job, "fromJobConfig.useSql")
+
+    def batch_items(self, link: Inputs, job: Inputs, ctx: ConnectorContext) -> list[BatchItem]:
+        return batch.items(link, job, ctx)
+
+    def batch_job(self, job: Inputs, item: str, direction: str) -> Inputs:
+        return batch.sub_job(job, item, direction)
 
     def dirty_job(self, target: str, create: bool, bucket: str | None = None) -> Inputs:
         if bucket:

@@ -111,6 +111,11 @@ class Dialect(ABC):
         (their parent already returns their rows). Used to resolve ``*`` patterns."""
         raise InvalidInput(f"Table name wildcards are not supported for {self.name}.", code="Cdm.0014")
 
+    def foreign_keys(self, conn: Any) -> list[tuple[tuple[str | None, str], tuple[str | None, str]]]:
+        """``(referencing table, referenced table)`` pairs of every foreign key the link can see, as
+        ``(schema, name)``; used to order the tables of an entire-database job."""
+        return []
+
     def query_columns(self, conn: Any, sql: str) -> list[Column]:
         """The result columns of one validated SELECT ``sql`` (see ``select_statement``), in order,
         without reading its rows (a dialect that must look at values may read a few). Nullable."""

@@ -193,6 +193,11 @@ class MysqlDialect(MysqlReads, MysqlWrites, Dialect):
             conn, "SELECT TABLE_SCHEMA, TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA NOT IN "
                   "('mysql', 'information_schema', 'performance_schema', 'sys')")]
 
+    def foreign_keys(self, conn: Any) -> list[tuple[tuple[str | None, str], tuple[str | None, str]]]:
+        return [((a, b), (c, d)) for a, b, c, d in self.query(
+            conn, "SELECT DISTINCT TABLE_SCHEMA, TABLE_NAME, REFERENCED_TABLE_SCHEMA, REFERENCED_TABLE_NAME FROM "
+                  "information_schema.KEY_COLUMN_USAGE WHERE REFERENCED_TABLE_NAME IS NOT NULL")]
+
     def sample_keys(self, conn: Any, source: str, key: str, cond: str, params: Sequence[Any], n: int,
                     table: tuple[str | None, str] | None = None) -> list:
         """A Bernoulli sample (``RAND() < f``) sized from InnoDB's row estimate: one scan of the key,

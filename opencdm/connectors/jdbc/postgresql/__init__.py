@@ -39,6 +39,11 @@ _TABLES = """
 SELECT n.nspname, c.relname FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
 WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f') AND NOT c.relispartition AND left(n.nspname, 3) <> 'pg_'
   AND n.nspname <> 'information_schema' AND pg_catalog.has_table_privilege(c.oid, 'SELECT')"""
+_FOREIGN_KEYS = """
+SELECT cn.nspname, c.relname, pn.nspname, p.relname FROM pg_catalog.pg_constraint k
+JOIN pg_catalog.pg_class c ON c.oid = k.conrelid JOIN pg_catalog.pg_namespace cn ON cn.oid = c.relnamespace
+JOIN pg_catalog.pg_class p ON p.oid = k.confrelid JOIN pg_catalog.pg_namespace pn ON pn.oid = p.relnamespace
+WHERE k.contype = 'f'"""
 _SIZE = """
 SELECT c.relkind, c.reltuples, pg_catalog.pg_relation_size(c.oid) / pg_catalog.current_setting('block_size')::int
 FROM pg_catalog.pg_class c WHERE c.oid = pg_catalog.to_regclass($1)"""
@@ -181,6 +186,9 @@ class PostgresDialect(PostgresLoads, Dialect):
 
     def tables(self, conn: Any) -> list[tuple[str | None, str]]:
         return [(s, t) for s, t in self.query(conn, _TABLES)]
+
+    def foreign_keys(self, conn: Any) -> list[tuple[tuple[str | None, str], tuple[str | None, str]]]:
+        return [((a, b), (c, d)) for a, b, c, d in self.query(conn, _FOREIGN_KEYS)]
 
     def query_columns(self, conn: Any, sql: str) -> list[Column]:
         with _run(conn, f"SELECT * FROM {derived_table(sql)} LIMIT 0") as cur:

@@ -130,6 +130,12 @@ class SqliteDialect(Dialect):
                                 " AND name NOT LIKE 'sqlite!_%' ESCAPE '!'")
         return [(None, r[0]) for r in rows]
 
+    def foreign_keys(self, conn: Any) -> list[tuple[tuple[str | None, str], tuple[str | None, str]]]:
+        pairs = []
+        for _, table in self.tables(conn):
+            pairs += [((None, table), (None, r[2])) for r in self.query(conn, f"PRAGMA foreign_key_list({quote_ident(table)})")]
+        return pairs
+
     def query_columns(self, conn: Any, sql: str) -> list[Column]:
         """Declared types through a temporary view (the temp schema is writable on a read-only
         connection); a computed column has none, so it takes the storage class of its first values."""

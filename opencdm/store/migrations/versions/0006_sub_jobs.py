@@ -1,0 +1,23 @@
+"""submissions.sub_jobs: per-table status and counters of an entire-database run (BATCH_JOB)
+
+Revision ID: 0006
+Revises: 0005
+Create Date: 2026-12-01
+"""
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0006"
+down_revision = "0005"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("submissions") as batch_op:
+        batch_op.add_column(sa.Column("sub_jobs", sa.JSON(), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("submissions") as batch_op:
+        batch_op.drop_column("sub_jobs")
