@@ -17,7 +17,8 @@ REFS = {"t00": "t07", "t07": "t13", "t02": "t19", "t11": "t02", "broken_child": 
 
 
 def ddl(table: str, mysql: bool = False) -> str:
-    return f"CREATE TABLE {table} (id int PRIMARY KEY, v varchar(40), parent_id int)" + (" ENGINE=InnoDB" if mysql else "")
+    engine = " ENGINE=InnoDB" if mysql else ""
+    return f"CREATE TABLE {table} (id int PRIMARY KEY, v varchar(40), parent_id int){engine}"
 
 
 def foreign_keys(tables: list[str]) -> list[str]:

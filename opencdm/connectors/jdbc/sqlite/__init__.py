@@ -133,7 +133,8 @@ class SqliteDialect(Dialect):
     def foreign_keys(self, conn: Any) -> list[tuple[tuple[str | None, str], tuple[str | None, str]]]:
         pairs = []
         for _, table in self.tables(conn):
-            pairs += [((None, table), (None, r[2])) for r in self.query(conn, f"PRAGMA foreign_key_list({quote_ident(table)})")]
+            found = self.query(conn, f"PRAGMA foreign_key_list({quote_ident(table)})")
+            pairs += [((None, table), (None, r[2])) for r in found]
         return pairs
 
     def query_columns(self, conn: Any, sql: str) -> list[Column]:
