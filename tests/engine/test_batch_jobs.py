@@ -141,3 +141,24 @@ def test_mariadb_schema_into_postgresql(env, mariadb):
         for t in TABLES:
             got = conn.execute(f"SELECT id, v, parent_id FROM frommaria.{t} ORDER BY id").fetchall()
             assert got == rows(t), t
+
+
+def test_sqlite_tables_in_foreign_key_order_with_a_cycle_broken(tmp_path):
+    import sqlite3
+
+    from opencdm.connectors import get
+    from opencdm.connectors.base import BatchItem, ConnectorContext
+
+    path = tmp_path / "shop.db"
+    with sqlite3.connect(path) as conn:
+        conn.executescript("""
+            CREATE TABLE orders (id INTEGER PRIMARY KEY, customer INTEGER REFERENCES customers(id));
+            CREATE TABLE customers (id INTEGER PRIMARY KEY);
+            CREATE TABLE lines (id INTEGER PRIMARY KEY, o INTEGER REFERENCES orders(id));
+            CREATE TABLE a (id INTEGER PRIMARY KEY, b INTEGER REFERENCES b(id));
+            CREATE TABLE b (id INTEGER PRIMARY KEY, a INTEGER REFERENCES a(id));""")
+    ctx = ConnectorContext(file_root=str(tmp_path), allowed_dirs=(str(tmp_path),))
+    link = {"linkConfig.databaseType": "SQLITE", "linkConfig.database": str(path)}
+    got = get("generic-jdbc-connector").batch_items(link, {"fromJobConfig.tableName": "*"}, ctx)
+    assert got == [BatchItem("customers"), BatchItem("orders", ("customers",)), BatchItem("lines", ("orders",)),
+                   BatchItem("a"), BatchItem("b", ("a",))]  # the a <-> b cycle broken at a
