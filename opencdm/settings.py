@@ -37,6 +37,8 @@ class Settings(BaseSettings):
     signature_skew_seconds: int = Field(default=15 * 60, description="Allowed X-Sdk-Date distance from server time.")
     max_concurrent_runs: int = Field(default=0, description="Runs executing at once per cluster; 0 = 2 x workers.")
     progress_interval_seconds: float = Field(default=0.5, description="How often workers report counters.")
+    retry_backoff_seconds: float = Field(default=30.0, ge=0,
+                                         description="First wait before a RETRY_TRIPLE retry; doubles each time.")
     max_body_bytes: int = Field(default=1 << 20, ge=1024, description="Largest request body accepted (413 above).")
     max_items_per_request: int = Field(default=100, ge=1, description="Jobs or links one request may create.")
     max_clusters_per_project: int = Field(default=10, ge=1, description="Clusters one project may own.")

@@ -3,7 +3,7 @@ run start, so what a job was accepted with is what it runs with."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,6 +14,8 @@ NUM_EXTRACTORS = "throttlingConfig.numExtractors"
 MAX_EXTRACTORS = 64
 CONCURRENT_SUB_JOBS = "throttlingConfig.concurrentSubJobs"
 MAX_SUB_JOBS = 32
+RETRY_TYPE, RETRIES = "retryJobConfig.retryJobType", {"NONE": 0, "RETRY_TRIPLE": 3}
+DISPOSABLE_TYPE, DISPOSABLE = "schedulerConfig.disposableType", ("NONE", "DELETE_AFTER_SUCCEED", "DELETE")
 
 
 @dataclass(frozen=True)
@@ -24,6 +26,10 @@ class DriverOptions:
     bytes_per_s: float = 0.0
     #: Tables of an entire-database job (BATCH_JOB) moved at once.
     concurrent_sub_jobs: int = 1
+    #: Times a run that failed for a retryable reason is started again (RETRY_TRIPLE: 3).
+    retries: int = 0
+    #: When the job is deleted after a run: NONE, DELETE_AFTER_SUCCEED or DELETE (after any run).
+    disposable: str = "NONE"
 
     @classmethod
     def parse(cls, driver: Mapping[str, Any]) -> DriverOptions:
@@ -31,7 +37,16 @@ class DriverOptions:
         concurrentSubJobs: 1 to 32)."""
         rows_per_s, bytes_per_s = job_limits(driver)
         return cls(_count(driver, NUM_EXTRACTORS, MAX_EXTRACTORS), rows_per_s, bytes_per_s,
-                   _count(driver, CONCURRENT_SUB_JOBS, MAX_SUB_JOBS))
+                   _count(driver, CONCURRENT_SUB_JOBS, MAX_SUB_JOBS), RETRIES[_choice(driver, RETRY_TYPE, RETRIES)],
+                   _choice(driver, DISPOSABLE_TYPE, DISPOSABLE))
+
+
+def _choice(driver: Mapping[str, Any], name: str, allowed: Iterable[str]) -> str:
+    raw = driver.get(name)
+    value = "NONE" if raw in (None, "") else str(raw).strip()
+    if value not in allowed:
+        raise InvalidInput(f"{name} must be one of {', '.join(allowed)}, got {raw!r}.", code="Cdm.0014")
+    return value
 
 
 def _count(driver: Mapping[str, Any], name: str, most: int) -> int:

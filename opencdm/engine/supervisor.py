@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from opencdm import connectors
 from opencdm.connectors.base import ConnectorContext
+from opencdm.engine.attempts import Attempts, run_attempts
 from opencdm.engine.batch import BatchRunner, sub_spec
 from opencdm.engine.dirty import dirty_spec
 from opencdm.engine.options import DriverOptions
@@ -130,7 +131,7 @@ class Supervisor:
         with self.store.session() as s:
             specs = []
             for sub in submission_store.active(s):
-                job = s.get(Job, sub.job_id)
+                job = s.get(Job, sub.job_id) if sub.job_id is not None else None
                 spec = None
                 if job is not None:
                     try:
@@ -246,29 +247,41 @@ class Supervisor:
                                code="Cdm.0037")
         if submission_store.active_for_job(s, job.id) is not None:
             raise Conflict(f"Job {job.name} is running.", code="Cdm.0052")
-        sub = submission_store.create(s, job, user, variables or {})
+        options = DriverOptions.parse(flat_inputs(job.driver_config))
+        sub = submission_store.create(s, job, user, variables or {}, delete_job=options.disposable != "NONE")
         spec = self._build_spec(s, job, sub)
-        sink = _StoreSink(self.store, sub.id, job.project_id, position_store.job_key(job.cluster_id, job.name))
+        attempts = Attempts(_StoreSink(self.store, sub.id, job.project_id,
+                                       position_store.job_key(job.cluster_id, job.name)), options.retries)
         every = self.settings.progress_interval_seconds
-        if job.job_type == "BATCH_JOB":
-            tables = DriverOptions.parse(flat_inputs(job.driver_config)).concurrent_sub_jobs
-            runner: Runner | BatchRunner = BatchRunner(spec, rt.backend, sink, tables, report_every=every)
-        else:
-            runner = Runner(spec, rt.backend, sink, report_every=every)
-        s.info.setdefault("after_commit", []).append(lambda: self._enqueue(rt, runner))
+
+        def make() -> Runner | BatchRunner:
+            if job.job_type == "BATCH_JOB":
+                return BatchRunner(spec, rt.backend, attempts, options.concurrent_sub_jobs, report_every=every)
+            return Runner(spec, rt.backend, attempts, report_every=every)
+
+        runner = make()
+        s.info.setdefault("after_commit", []).append(
+            lambda: self._enqueue(rt, runner, make, attempts, options.disposable))
         return sub
 
-    def _enqueue(self, rt: ClusterRuntime, runner: Runner) -> None:
+    def _enqueue(self, rt: ClusterRuntime, runner: Runner | BatchRunner, make=None, attempts: Attempts | None = None,
+                 disposable: str = "NONE") -> None:
         sid = runner.spec.submission_id
         rt.active[sid] = runner
 
         def go() -> None:
             try:
-                runner.run()
+                if attempts is not None:
+                    run_attempts(runner, make, attempts, self.settings.retry_backoff_seconds,
+                                 lambda again: rt.active.__setitem__(sid, again), sid)
+                else:
+                    runner.run()
             except BaseException:
                 log.error("runner crashed submission=%s\n%s", sid, traceback.format_exc())
             finally:
                 rt.active.pop(sid, None)
+                if disposable != "NONE":
+                    self._dispose(sid, disposable)
 
         try:
             rt.runners.submit(go)
@@ -282,8 +295,29 @@ class Supervisor:
             runner = rt.active.get(submission_id)
             if runner is not None:
                 runner.cancel()
+                stopped = getattr(runner.sink, "stopped", None)  # a retry waiting for its turn
+                if stopped is not None:
+                    stopped.set()
                 return True
         return False
+
+    def _dispose(self, submission_id: int, mode: str) -> None:
+        """``disposableType``: delete the job after its run (``DELETE``) or after a successful one
+        (``DELETE_AFTER_SUCCEED``). The submission is detached from the job first, so it stays readable."""
+        try:
+            with self.store.session() as s:
+                sub = s.get(Submission, submission_id)
+                job = s.get(Job, sub.job_id) if sub is not None and sub.job_id is not None else None
+                if job is None or (mode == "DELETE_AFTER_SUCCEED" and sub.status != st.SUCCEEDED):
+                    return
+                sub.job_id = None
+                s.flush()
+                position_store.forget(s, job.project_id, position_store.job_key(job.cluster_id, job.name))
+                s.delete(job)
+            log.info("job deleted after its run (disposableType=%s) submission=%s job=%s", mode, submission_id,
+                     sub.job_name)
+        except Exception:
+            log.exception("could not delete the job of submission=%s (disposableType=%s)", submission_id, mode)
 
     def wait_idle(self, timeout: float = 60) -> None:
         """Test helper: block until no run is active."""

@@ -114,7 +114,8 @@ class Submission(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)  # submission-id
     project_id: Mapped[str] = mapped_column(String(64), index=True)
     cluster_id: Mapped[str] = mapped_column(ForeignKey("clusters.id", ondelete="CASCADE"), index=True)
-    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), index=True)
+    #: None once the job was deleted by its own ``disposableType``: the run stays readable by job name.
+    job_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), index=True, nullable=True)
     job_name: Mapped[str] = mapped_column(String(255))
     status: Mapped[str] = mapped_column(String(32), index=True)
     progress: Mapped[float] = mapped_column(Float, default=0.0)

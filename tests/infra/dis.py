@@ -202,8 +202,9 @@ class DisServer:
 
     # -- HTTP --
 
-    def start(self) -> None:
-        self.port = free_port()
+    def start(self, port: int | None = None) -> None:
+        """Serve on ``port`` (a free one by default; the same one again after ``stop``, for links that name it)."""
+        self.port = port or free_port()
         self._http = ThreadingHTTPServer(("127.0.0.1", self.port), _Handler)
         self._http.daemon_threads = True
         self._http.dis = self  # type: ignore[attr-defined]

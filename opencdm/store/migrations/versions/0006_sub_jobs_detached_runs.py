@@ -1,4 +1,5 @@
-"""submissions.sub_jobs: per-table status and counters of an entire-database run (BATCH_JOB)
+"""submissions.sub_jobs: per-table status and counters of an entire-database run (BATCH_JOB);
+submissions.job_id nullable: a run stays when its job deletes itself (disposableType)
 
 Revision ID: 0006
 Revises: 0005
@@ -16,8 +17,10 @@ depends_on = None
 def upgrade() -> None:
     with op.batch_alter_table("submissions") as batch_op:
         batch_op.add_column(sa.Column("sub_jobs", sa.JSON(), nullable=True))
+        batch_op.alter_column("job_id", existing_type=sa.Integer(), nullable=True)
 
 
 def downgrade() -> None:
     with op.batch_alter_table("submissions") as batch_op:
         batch_op.drop_column("sub_jobs")
+        batch_op.alter_column("job_id", existing_type=sa.Integer(), nullable=False)

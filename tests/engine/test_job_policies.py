@@ -1,0 +1,111 @@
+"""What a job does after its run: RETRY_TRIPLE for retryable failures only, and disposable jobs
+(DELETE_AFTER_SUCCEED / DELETE) whose submissions stay readable. Through a real server."""
+
+from __future__ import annotations
+
+import time
+
+import psycopg
+import pytest
+
+from tests.engine.test_runs import Env
+from tests.engine.test_stream_jobs import group
+from tests.infra.dis import DisServer
+
+COUNTERS = "org.apache.sqoop.submission.counter.SqoopCounters"
+
+
+def pg_job(name: str, table: str, driver: dict, scheduler: dict | None = None, retry: str = "NONE") -> dict:
+    configs = [*group("throttlingConfig", driver)["configs"],
+               *group("schedulerConfig", scheduler or {})["configs"],
+               *group("retryJobConfig", {"retryJobType": retry})["configs"]]
+    return {"name": name, "from-link-name": "src", "to-link-name": "dst",
+            "from-connector-name": "generic-jdbc-connector", "to-connector-name": "generic-jdbc-connector",
+            "from-config-values": group("fromJobConfig", {"schemaName": "public", "tableName": table}),
+            "to-config-values": group("toJobConfig", {"schemaName": "public", "tableName": f"{name}_out",
+                                                      "tablePreparation": "CREATE_WHEN_NOT_EXIST"}),
+            "driver-config-values": {"configs": configs}}
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory, pg):
+    e = Env(tmp_path_factory.mktemp("policies"), pg)
+    e.server.stop()
+    e.server.env["OPENCDM_RETRY_BACKOFF_SECONDS"] = "0.5"
+    e.server.start()
+    e.wait_cluster(e.cid)
+    yield e
+    e.server.stop()
+
+
+def history(env, job: str) -> list[dict]:
+    return env.client.call("GET", f"/clusters/{env.cid}/cdm/submissions", query={"jname": job})["submissions"]
+
+
+def test_retry_triple_retries_a_store_that_did_not_answer_until_it_does(env):
+    dis = DisServer()
+    dis.start()
+    dis.create_stream("retried", partitions=1)
+    dis.put("retried", [f"{i},r{i}".encode() for i in range(50)])
+    env.client.call("POST", f"/clusters/{env.cid}/cdm/link", {"links": [{
+        "name": "flaky", "connector-name": "dis-connector", "link-config-values": group("linkConfig",
+                                                                                       dis.link_inputs())}]})
+    with psycopg.connect(env.dst, autocommit=True) as conn:
+        conn.execute("CREATE TABLE retried (id int, v text)")
+    job = {"name": "retry_dis", "from-link-name": "flaky", "to-link-name": "dst", "from-connector-name": "dis-connector",
+           "to-connector-name": "generic-jdbc-connector",
+           "from-config-values": group("fromJobConfig", {"streamName": "retried", "disConsumerStrategy": "EARLIEST",
+                                                         "dataFormat": "CSV", "isPermanency": "false"}),
+           "to-config-values": group("toJobConfig", {"schemaName": "public", "tableName": "retried"}),
+           "driver-config-values": {"configs": group("retryJobConfig", {"retryJobType": "RETRY_TRIPLE"})["configs"]}}
+    env.client.call("POST", f"/clusters/{env.cid}/cdm/job", {"jobs": [job]})
+    dis.stop()  # the stream's server goes away: a retryable failure
+    env.client.call("PUT", f"/clusters/{env.cid}/cdm/job/retry_dis/start")
+    deadline = time.monotonic() + 30
+    while env.server.log_text().count("retrying submission=") < 1:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    assert env.status("retry_dis")["status"] == "RUNNING"  # between attempts the run is not over
+    dis.start(dis.port)  # back, where the link points: the next attempt gets through
+    try:
+        sub = env.wait("retry_dis", timeout=60)
+        assert sub["status"] == "SUCCEEDED", sub
+        with psycopg.connect(env.dst) as conn:
+            assert conn.execute("SELECT count(*) FROM retried").fetchone()[0] == 50
+    finally:
+        dis.stop()
+
+
+def test_failures_retrying_cannot_fix_are_not_retried_and_retries_end(env):
+    before = env.server.log_text().count("retrying submission=")
+    env.client.call("POST", f"/clusters/{env.cid}/cdm/job", {"jobs": [pg_job("no_table", "missing_table", {},
+                                                                              retry="RETRY_TRIPLE")]})
+    env.client.call("PUT", f"/clusters/{env.cid}/cdm/job/no_table/start")
+    sub = env.wait("no_table")
+    assert sub["status"] == "FAILED" and env.server.log_text().count("retrying submission=") == before
+    resp = env.client.request("POST", f"/clusters/{env.cid}/cdm/job", {"jobs": [pg_job("bad", "big", {},
+                                                                                       retry="RETRY_FOREVER")]})
+    assert resp.status_code == 400 and "retryJobConfig.retryJobType" in resp.text
+
+
+def test_disposable_jobs_are_deleted_as_specified_and_their_runs_stay_readable(env):
+    env.client.call("POST", f"/clusters/{env.cid}/cdm/job", {"jobs": [
+        pg_job("once_ok", "small", {}, {"disposableType": "DELETE_AFTER_SUCCEED"}),
+        pg_job("once_fail", "missing_table", {}, {"disposableType": "DELETE_AFTER_SUCCEED"}),
+        pg_job("once_any", "missing_table", {}, {"disposableType": "DELETE"})]})
+    for name in ("once_ok", "once_fail", "once_any"):
+        started = env.client.call("PUT", f"/clusters/{env.cid}/cdm/job/{name}/start")
+        assert started["submissions"][0]["isDeleteJob"] is True
+    deadline = time.monotonic() + 60
+    names = {"once_ok", "once_any"}
+    while names & {j["name"] for j in env.client.call("GET", f"/clusters/{env.cid}/cdm/job/all")["jobs"]}:
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    assert env.wait("once_fail")["status"] == "FAILED"  # failed: kept
+    assert env.client.request("GET", f"/clusters/{env.cid}/cdm/job/once_ok").status_code == 404
+    ok, = history(env, "once_ok")
+    assert ok["status"] == "SUCCEEDED" and ok["isDeleteJob"] is True and ok["counters"][COUNTERS]["ROWS_WRITTEN"] == 2000
+    assert history(env, "once_any")[0]["status"] == "FAILED"
+    resp = env.client.request("POST", f"/clusters/{env.cid}/cdm/job", {"jobs": [
+        pg_job("once_bad", "small", {}, {"disposableType": "SOMETIMES"})]})
+    assert resp.status_code == 400 and "disposableType" in resp.text
