@@ -17,6 +17,8 @@ What may stand inside ``${...}``:
   back and are refused there; two-digit ``yy`` keeps its century.
 - ``name``: the job variable ``name`` (letters, digits, ``_ . -``), inserted as is (not expanded again).
 
+Spaces just inside ``${`` and ``}`` are ignored. DST gaps and overlaps resolve as Java resolves them.
+
 ``unit`` is ``SECOND MINUTE HOUR DAY MONTH YEAR`` in any case; ``offset`` an integer that fits in a
 Java int. SECOND to HOUR move the instant; DAY to YEAR move the wall-clock date in ``tz`` (as Java's
 ``Calendar.add``), and a MONTH or YEAR that lands past a month's end clamps to its last day.
@@ -27,9 +29,11 @@ Pattern letters (Java ``SimpleDateFormat``, English names, weeks as in ``Locale.
 Sunday and week 1 holds 1 January): ``G y Y M L w W D d F E u a H k K h m s S z Z X``. Numbers are
 zero-padded to the letter count (``SSS`` is milliseconds), except ``yy``/``YY``, the last two digits.
 ``MMM``/``MMMM`` and ``E``-``EEE``/``EEEE`` are short/full names; ``a`` is ``AM``/``PM``; ``Z`` is
-``+0800``; ``X``/``XX``/``XXX`` are ``+08``/``+0800``/``+08:00`` (``Z`` at UTC); ``z`` is the zone's
-abbreviation, else ``GMT+08:00``. Text in single quotes is literal, ``''`` is one quote, and every
-character that is not an ASCII letter is literal. Other letters are refused.
+``+0800``; ``X``/``XX``/``XXX`` are ``+08``/``+0800``/``+08:00`` (``Z`` at UTC); ``z`` is the tz
+database's abbreviation (``CST``, ``EDT``; Java names a few zones differently), else ``GMT+08:00``;
+``zzzz`` (Java's full zone names) is refused.
+Text in single quotes is literal, ``''`` is one quote, and every character that is not an ASCII
+letter is literal. Other letters are refused.
 
 A ``$`` not followed by ``{`` is literal. Every problem raises :class:`InvalidInput` (``Cdm.0014``)
 naming ``field`` and the macro. :func:`check` parses exactly as :func:`expand` does, without a clock:
@@ -60,6 +64,7 @@ _NAME = re.compile(r"[A-Za-z0-9_.\-]+")
 _CALL = re.compile(r"([A-Za-z_]\w*)\s*\(")
 _OFFSET = re.compile(r"[+-]?[0-9]+")
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
 
 @dataclass(frozen=True)
 class _Macro:
@@ -105,8 +110,11 @@ def names(text: str, *, field: str = "") -> set[str]:
 # -- parsing ---------------------------------------------------------------------------------------
 
 def _fail(source: str, field: str, reason: str) -> InvalidInput:
-    where = f" in {field}" if field else ""
-    return InvalidInput(f"Invalid macro {source}{where}: {reason}", code="Cdm.0014")
+    return InvalidInput(f"Invalid macro {source}{' in ' + field if field else ''}: {reason}", code="Cdm.0014")
+
+
+def _unknown(source: str, field: str) -> InvalidInput:
+    return InvalidInput(f"Unknown variable or macro {source}{' in ' + field if field else ''}.", code="Cdm.0014")
 
 
 def _parse(text: str, field: str, month_units: bool = True) -> list:
@@ -138,8 +146,7 @@ def _parse_macro(source: str, body: str, field: str) -> _Macro:
         return _Macro(source, "var", name=body)
     call = _split_call(body, source, field)
     if call is None or call[0] not in ("dateformat", "timestamp"):
-        where = f" in {field}" if field else ""
-        raise InvalidInput(f"Unknown variable or macro {source}{where}.", code="Cdm.0014")
+        raise _unknown(source, field)
     name, args = call
     if name == "dateformat":
         return _dateformat(args, source, field)
@@ -233,8 +240,8 @@ def _compile(fmt: str, source: str, field: str) -> tuple:
             j = i
             while j < len(fmt) and fmt[j] == char:
                 j += 1
-            if char not in _LETTERS or (char == "X" and j - i > 3):
-                bad.add(char * (j - i) if char == "X" else char)
+            if char not in _LETTERS or (char in "Xz" and j - i > 3):  # no XXXX in Java; no long zone names
+                bad.add(char * (j - i) if char in "Xz" else char)
             if literal:
                 tokens.append("".join(literal))
                 literal = []
@@ -255,8 +262,7 @@ def _compile(fmt: str, source: str, field: str) -> tuple:
 
 def _lookup(macro: _Macro, variables: Mapping[str, str], field: str) -> str:
     if macro.name not in variables:
-        where = f" in {field}" if field else ""
-        raise InvalidInput(f"Unknown variable or macro {macro.source}{where}.", code="Cdm.0014")
+        raise _unknown(macro.source, field)
     return str(variables[macro.name])
 
 
@@ -266,45 +272,60 @@ def _evaluate(macro: _Macro, now: datetime, tz: tzinfo, field: str) -> str:
         if macro.kind == "dateformat":
             return "".join(t if isinstance(t, str) else _format(when, *t) for t in macro.pattern)
         if macro.pattern:
-            when = _read_back(when, {t[0] for t in macro.pattern if isinstance(t, tuple)}, tz)
+            when = _read_back(when, macro.pattern, tz)
         return str((when - _EPOCH) // timedelta(milliseconds=1))
     except (OverflowError, ValueError) as exc:
         raise _fail(macro.source, field, f"date out of range ({exc})") from exc
 
 
 def _shifted(now: datetime, tz: tzinfo, offset: int, unit: str) -> datetime:
-    """``now`` in ``tz``, moved as Java's Calendar.add moves it."""
+    """``now`` in ``tz``, moved as Java's ``GregorianCalendar.add`` moves it (DST included)."""
     if unit in ("SECOND", "MINUTE", "HOUR"):
         seconds = offset * {"SECOND": 1, "MINUTE": 60, "HOUR": 3600}[unit]
         return (now.astimezone(timezone.utc) + timedelta(seconds=seconds)).astimezone(tz)
     local = now.astimezone(tz)
-    if unit == "DAY":
-        moved = local.replace(tzinfo=None) + timedelta(days=offset)
-    else:
-        months = local.month - 1 + offset * (12 if unit == "YEAR" else 1)
-        year, month = local.year + months // 12, months % 12 + 1
-        if not 1 <= year <= 9999:
-            raise ValueError(f"year {year}")
-        day = min(local.day, calendar.monthrange(year, month)[1])
-        moved = local.replace(tzinfo=None, year=year, month=month, day=day)
-    return moved.replace(tzinfo=tz).astimezone(timezone.utc).astimezone(tz)  # normalise across DST gaps
+    wall = local.replace(tzinfo=None)
+    if unit == "DAY":  # keep the old offset; correct once for a changed one unless that changes the date
+        wall += timedelta(days=offset)
+        moved = (wall - local.utcoffset()).replace(tzinfo=timezone.utc)
+        fixed = (moved + local.utcoffset() - moved.astimezone(tz).utcoffset()).astimezone(tz)
+        return fixed if fixed.date() == wall.date() else moved.astimezone(tz)
+    months = local.month - 1 + offset * (12 if unit == "YEAR" else 1)
+    year, month = local.year + months // 12, months % 12 + 1
+    if not 1 <= year <= 9999:
+        raise ValueError(f"year {year}")
+    return _wall(wall.replace(year=year, month=month, day=min(wall.day, calendar.monthrange(year, month)[1])), tz)
 
 
-def _read_back(when: datetime, letters: set[str], tz: tzinfo) -> datetime:
-    """What parsing ``when`` formatted with a pattern of these letters gives (missing fields default)."""
-    if letters & {"H", "k"}:
+def _wall(wall: datetime, tz: tzinfo) -> datetime:
+    """A naive wall time in ``tz`` as Java resolves it: in a DST gap or overlap, the smaller offset."""
+    first, second = wall.replace(tzinfo=tz, fold=0), wall.replace(tzinfo=tz, fold=1)
+    chosen = second if second.utcoffset() < first.utcoffset() else first
+    return chosen.astimezone(timezone.utc).astimezone(tz)
+
+
+def _read_back(when: datetime, pattern: tuple, tz: tzinfo) -> datetime:
+    """What Java's ``parse`` returns for ``when`` formatted with ``pattern``: fields the pattern
+    lacks take their defaults, a zone field in it gives the offset, else ``tz`` resolves the wall time."""
+    counts = {t[0]: t[1] for t in pattern if isinstance(t, tuple)}
+    if counts.keys() & {"H", "k"}:
         hour = when.hour
-    elif letters & {"h", "K"}:
-        hour = when.hour % 12 + (12 if "a" in letters and when.hour >= 12 else 0)
+    elif counts.keys() & {"h", "K"}:
+        hour = when.hour % 12 + (12 if "a" in counts and when.hour >= 12 else 0)
     else:
-        hour = 12 if "a" in letters and when.hour >= 12 else 0
-    whole_date = "D" in letters
-    moved = datetime(when.year if "y" in letters else 1970,
-                     when.month if whole_date or letters & {"M", "L"} else 1,
-                     when.day if whole_date or "d" in letters else 1,
-                     hour, when.minute if "m" in letters else 0, when.second if "s" in letters else 0,
-                     when.microsecond // 1000 * 1000 if "S" in letters else 0, tzinfo=tz, fold=when.fold)
-    return moved.astimezone(timezone.utc)
+        hour = 12 if "a" in counts and when.hour >= 12 else 0
+    whole_date = "D" in counts
+    wall = datetime(when.year if "y" in counts else 1970,
+                    when.month if whole_date or counts.keys() & {"M", "L"} else 1, 1,
+                    hour, when.minute if "m" in counts else 0, when.second if "s" in counts else 0,
+                    when.microsecond // 1000 * 1000 if "S" in counts else 0)
+    wall += timedelta(days=(when.day if whole_date or "d" in counts else 1) - 1)  # lenient: 02-29 of 1970
+    if not counts.keys() & {"z", "Z", "X"}:
+        return _wall(wall, tz)
+    minutes = _minutes(when)
+    if counts.get("X") == 1 and not counts.keys() & {"z", "Z"}:  # "+05" reads back as +05:00
+        minutes = int(minutes / 60) * 60
+    return wall.replace(tzinfo=timezone(timedelta(minutes=minutes)))
 
 
 def _format(t: datetime, letter: str, count: int) -> str:
@@ -343,7 +364,7 @@ def _week(day: date) -> tuple[int, int]:
 
 
 def _zone(t: datetime, letter: str, count: int) -> str:
-    minutes = int(t.utcoffset().total_seconds()) // 60
+    minutes = _minutes(t)
     sign, hh, mm = "-" if minutes < 0 else "+", abs(minutes) // 60, abs(minutes) % 60
     if letter == "Z":
         return f"{sign}{hh:02d}{mm:02d}"
@@ -355,3 +376,8 @@ def _zone(t: datetime, letter: str, count: int) -> str:
     if not name or name[0] in "+-" or name.startswith(("UTC+", "UTC-")):
         return f"GMT{sign}{hh:02d}:{mm:02d}"
     return name
+
+
+def _minutes(t: datetime) -> int:
+    """The UTC offset in whole minutes, truncated toward zero as Java does (LMT has seconds)."""
+    return int(t.utcoffset().total_seconds() / 60)
