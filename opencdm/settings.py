@@ -54,11 +54,21 @@ class Settings(BaseSettings):
         default_factory=list, description="Networks/hosts links may connect to (JSON list of CIDRs or host names); "
                                           "empty = anywhere.")
     log_level: str = "INFO"
+    timezone: str = Field(default="UTC", description="Zone of schedules' dates and of ${dateformat(...)} macros.")
+    scheduler_interval_seconds: float = Field(default=1.0, gt=0, description="How often due schedules are looked for.")
 
     @field_validator("shared_file_roots", mode="before")
     @classmethod
     def _roots(cls, value: Any) -> Any:
         return {"*": value} if isinstance(value, list) else value
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo
+
+        ZoneInfo(value)  # an unknown zone stops the server with its name
+        return value
 
     @field_validator("link_egress_allow")
     @classmethod

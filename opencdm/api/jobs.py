@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 import time
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Body, Query
@@ -14,6 +15,7 @@ from sqlalchemy.orm import Session
 from opencdm import connectors
 from opencdm.api import views
 from opencdm.api.deps import CallerDep, StoreDep, SupervisorDep
+from opencdm.engine import expand
 from opencdm.engine.dirty import dirty_spec
 from opencdm.engine.options import DriverOptions
 from opencdm.errors import Conflict, InvalidInput
@@ -76,6 +78,8 @@ def resolve(s: Session, cluster: Cluster, job: JobIn, ctx) -> dict[str, Any]:
             raise InvalidInput(f"Connector {link.connector_name} does not support the specified direction "
                                f"({side}).", code="Cdm.0061")
         inputs = values.flat()
+        expand.check(connector, inputs, None)  # bad macros are a 400 now, not a failed run later
+        inputs = expand.expand(connector, inputs, datetime.now(UTC), None, ctx.timezone)
         if body.get("job_type") == "BATCH_JOB":  # checked as the sub-job of one table would run
             inputs = connector.batch_job(inputs, "opencdm_check", side)
         connector.check_job(link_store.unsealed_inputs(link, None), inputs, side, ctx)

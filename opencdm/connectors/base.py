@@ -47,6 +47,8 @@ class ConnectorContext:
     allowed_dirs: tuple[str, ...] = ()
     #: Networks and host names links may connect to (``OPENCDM_LINK_EGRESS_ALLOW``); empty: anywhere.
     egress: tuple[str, ...] = ()
+    #: The server's time zone (``OPENCDM_TIMEZONE``): schedules' dates and date macros are read in it.
+    timezone: str = "UTC"
 
 
 @dataclass(frozen=True)
@@ -259,6 +261,10 @@ class Connector(ABC):
     #: Whether its loader isolates rows the store rejects and hands them to ``dirty`` (``Loader.load``);
     #: a job with ``recordDirtyData`` into a connector that cannot is refused at creation.
     records_dirty: ClassVar[bool] = False
+    #: Job inputs where ``${...}`` macros and job variables are expanded at each run's start (spec §14.1),
+    #: and those of them that are time-filter bounds (no MONTH or YEAR offsets there).
+    macro_inputs: ClassVar[frozenset[str]] = frozenset()
+    time_inputs: ClassVar[frozenset[str]] = frozenset()
     #: Whether its loader can take the later cycles of a permanent stream run (``Loader.appending``).
     appends: ClassVar[bool] = False
     #: Which sides the connector can be: a subset of {"from", "to"}.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from datetime import UTC, datetime
 import shutil
 import time
 import traceback
@@ -11,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from opencdm import connectors
 from opencdm.connectors.base import ConnectorContext
+from opencdm.engine import expand
 from opencdm.engine.attempts import Attempts, run_attempts
 from opencdm.engine.batch import BatchRunner, sub_spec
 from opencdm.engine.dirty import dirty_spec
@@ -103,7 +105,7 @@ class Supervisor:
             shared = self.settings.shared_roots(project_id)
             ctx = self._contexts[project_id] = ConnectorContext(
                 file_root=str(root), allowed_dirs=(str(root), *(str(d) for d in shared)),
-                egress=tuple(self.settings.link_egress_allow))
+                egress=tuple(self.settings.link_egress_allow), timezone=self.settings.timezone)
         return ctx
 
     # -- server lifecycle --------------------------------------------------------------------------
@@ -214,8 +216,16 @@ class Supervisor:
 
     # -- runs --------------------------------------------------------------------------------------
 
-    def _build_spec(self, s, job: Job, sub: Submission) -> TransferSpec:
+    def _build_spec(self, s, job: Job, sub: Submission, reference: datetime | None = None) -> TransferSpec:
+        """The run's plain description; macros and the start's variables expanded with ``reference``
+        (a scheduled run's planned time; by default when the submission was started)."""
         ctx = self.context(job.project_id)
+        when = reference or datetime.fromtimestamp(sub.execute_date / 1000, UTC)
+        variables = {str(k): str(v) for k, v in (sub.variables or {}).items()}
+
+        def inputs(connector: str, config: dict) -> dict:
+            return expand.expand(connectors.get(connector), flat_inputs(config), when, variables, ctx.timezone)
+
         from_link = link_store.get(s, job.project_id, job.cluster_id, job.from_link)
         to_link = link_store.get(s, job.project_id, job.cluster_id, job.to_link)
         driver = flat_inputs(job.driver_config)
@@ -227,9 +237,8 @@ class Supervisor:
             dirty_target = (row.connector_name, self._inputs(row))
         return TransferSpec(
             submission_id=sub.id, run_id=f"{sub.id}", job_name=job.name,
-            from_=EndSpec(job.from_connector, self._inputs(from_link),
-                          flat_inputs(job.from_config)),
-            to=EndSpec(job.to_connector, self._inputs(to_link), flat_inputs(job.to_config)),
+            from_=EndSpec(job.from_connector, self._inputs(from_link), inputs(job.from_connector, job.from_config)),
+            to=EndSpec(job.to_connector, self._inputs(to_link), inputs(job.to_connector, job.to_config)),
             ctx=ctx, num_extractors=options.num_extractors, rows_per_s=options.rows_per_s,
             bytes_per_s=options.bytes_per_s,
             dirty=dirty_spec(driver, ctx, dirty_target, job.name),
@@ -238,8 +247,11 @@ class Supervisor:
     def _inputs(self, row) -> dict:
         return link_store.unsealed_inputs(row, self.box, connectors.get(row.connector_name).sensitive_inputs)
 
-    def start_run(self, s, cluster: Cluster, job: Job, user: str, variables: dict | None = None) -> Submission:
-        """Create a BOOTING submission for ``job`` in session ``s``; the run is queued once ``s`` commits."""
+    def start_run(self, s, cluster: Cluster, job: Job, user: str, variables: dict | None = None, *,
+                  planned: datetime | None = None) -> Submission:
+        """Create a BOOTING submission for ``job`` in session ``s``; the run is queued once ``s`` commits.
+        ``planned``: the planned time of a run the scheduler starts (``is-execute-auto``, and the
+        reference time of its macros). Unknown variables or bad macros raise InvalidInput (a 400)."""
         cluster_store.require_running(cluster)
         rt = self.runtimes.get(cluster.id)
         if rt is None:  # being stopped or restarted right now
@@ -248,8 +260,12 @@ class Supervisor:
         if submission_store.active_for_job(s, job.id) is not None:
             raise Conflict(f"Job {job.name} is running.", code="Cdm.0052")
         options = DriverOptions.parse(flat_inputs(job.driver_config))
-        sub = submission_store.create(s, job, user, variables or {}, delete_job=options.disposable != "NONE")
-        spec = self._build_spec(s, job, sub)
+        for connector, config in ((job.from_connector, job.from_config), (job.to_connector, job.to_config)):
+            expand.check(connectors.get(connector), flat_inputs(config), {str(k): str(v) for k, v in
+                                                                          (variables or {}).items()})
+        sub = submission_store.create(s, job, user, variables or {}, delete_job=options.disposable != "NONE",
+                                      auto=planned is not None)
+        spec = self._build_spec(s, job, sub, planned)
         attempts = Attempts(_StoreSink(self.store, sub.id, job.project_id,
                                        position_store.job_key(job.cluster_id, job.name)), options.retries)
         every = self.settings.progress_interval_seconds

@@ -109,3 +109,27 @@ def test_disposable_jobs_are_deleted_as_specified_and_their_runs_stay_readable(e
     resp = env.client.request("POST", f"/clusters/{env.cid}/cdm/job", {"jobs": [
         pg_job("once_bad", "small", {}, {"disposableType": "SOMETIMES"})]})
     assert resp.status_code == 400 and "disposableType" in resp.text
+
+
+def test_macros_and_variables_are_expanded_at_start_and_refused_early(env):
+    from datetime import UTC, datetime, timedelta
+
+    job = pg_job("macro", "big", {})
+    job["from-config-values"] = group("fromJobConfig", {"schemaName": "public", "tableName": "big",
+                                                        "whereClause": "id <= ${limit} AND '${dateformat(yyyy)}' > '2000'"})
+    job["to-config-values"] = group("toJobConfig", {"schemaName": "public", "tablePreparation": "CREATE_WHEN_NOT_EXIST",
+                                                    "tableName": "out_${dateformat(yyyyMMdd, -1, DAY)}"})
+    env.client.call("POST", f"/clusters/{env.cid}/cdm/job", {"jobs": [job]})
+    resp = env.client.request("PUT", f"/clusters/{env.cid}/cdm/job/macro/start")  # ${limit} has no value
+    assert resp.status_code == 400 and "limit" in resp.text and "fromJobConfig.whereClause" in resp.text
+    env.client.call("PUT", f"/clusters/{env.cid}/cdm/job/macro/start", {"variables": {"limit": "100"}})
+    sub = env.wait("macro")
+    assert sub["status"] == "SUCCEEDED", sub
+    day = (datetime.now(UTC) - timedelta(days=1)).strftime("%Y%m%d")
+    with psycopg.connect(env.dst) as conn:
+        assert conn.execute(f"SELECT count(*), max(id) FROM out_{day}").fetchone() == (100, 100)
+    bad = pg_job("badmacro", "big", {})
+    bad["from-config-values"] = group("fromJobConfig", {"schemaName": "public", "tableName": "big",
+                                                        "whereClause": "d > '${dateformat(yyyy-MM-dd, -1, WEEK)}'"})
+    resp = env.client.request("POST", f"/clusters/{env.cid}/cdm/job", {"jobs": [bad]})
+    assert resp.status_code == 400 and "WEEK" in resp.text and "fromJobConfig.whereClause" in resp.text

@@ -22,6 +22,11 @@ from opencdm.errors import InvalidInput
 class FileConnector(Connector):
     """The shared behaviour; a subclass names itself and its link class."""
 
+    macro_inputs = frozenset({"fromJobConfig.inputDirectory", "fromJobConfig.fileFilter", "fromJobConfig.pathFilter",
+                              "fromJobConfig.startTime", "fromJobConfig.endTime", "toJobConfig.outputDirectory",
+                              "toJobConfig.filePrefix"})
+    time_inputs = frozenset({"fromJobConfig.startTime", "fromJobConfig.endTime"})
+
     link_config: ClassVar[type[FileLink]]
     from_config, to_config = FileFrom, FileTo
     #: Unreadable source records go to dirty data; a file store never rejects a written row.

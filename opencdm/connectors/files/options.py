@@ -52,9 +52,6 @@ def _time(job: Inputs, name: str) -> float | None:
     value = config.get_str(job, name)
     if value is None:
         return None
-    if "${" in value:
-        raise InvalidInput(f"{name}: date macros are not supported yet; give a time as yyyy-MM-dd HH:mm:ss.",
-                           code="Cdm.0014")
     try:
         return dt.datetime.strptime(value, "%Y-%m-%d %H:%M:%S").replace(tzinfo=dt.timezone.utc).timestamp()
     except ValueError:
@@ -163,9 +160,8 @@ class FileTo:
         if size_mb < 0:
             raise config.invalid(f"{side}.writeFileSize", size_mb, "a size in MB")
         prefix = config.get_str(job, f"{side}.filePrefix") or ""
-        if "${" in prefix or "/" in prefix or "\\" in prefix or prefix in (".", ".."):
-            raise InvalidInput(f"{side}.filePrefix must be a plain file-name prefix (macros are not supported yet).",
-                               code="Cdm.0014")
+        if "/" in prefix or "\\" in prefix or prefix in (".", ".."):
+            raise InvalidInput(f"{side}.filePrefix must be a plain file-name prefix.", code="Cdm.0014")
         marker = config.get_str(job, f"{side}.markerFile")
         if marker and ("/" in marker or marker in (".", "..")):
             raise config.invalid(f"{side}.markerFile", marker, "a file name")

@@ -27,6 +27,9 @@ class GenericJdbcConnector(Connector):
     appends = True
     link_config, from_config, to_config = JdbcLink, JdbcFrom, JdbcTo
     records_dirty = True
+    macro_inputs = frozenset({"fromJobConfig.schemaName", "fromJobConfig.tableName", "fromJobConfig.whereClause",
+                              "fromJobConfig.sql", "toJobConfig.schemaName", "toJobConfig.tableName",
+                              "toJobConfig.whereClause"})
     #: Tuning inputs a stored password may be kept across (any other change needs the password again).
     unbound_inputs = frozenset({"linkConfig.fetchSize", "linkConfig.commitSize", "linkConfig.usingNative"})
 

@@ -20,6 +20,7 @@ class ElasticsearchConnector(Connector):
     appends = True
     link_config, from_config, to_config = EsLink, EsFrom, EsTo
     records_dirty = True
+    macro_inputs = frozenset({"fromJobConfig.index", "fromJobConfig.queryString", "toJobConfig.index"})
 
     def check_link(self, link: Inputs, ctx: ConnectorContext) -> str:
         es = EsLink.parse(link)
