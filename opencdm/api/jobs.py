@@ -6,6 +6,7 @@ import random
 import time
 import uuid
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 from typing import Any
 
 from fastapi import APIRouter, Body, Query
@@ -16,6 +17,7 @@ from opencdm import connectors
 from opencdm.api import views
 from opencdm.api.deps import CallerDep, StoreDep, SupervisorDep
 from opencdm.engine import expand
+from opencdm.schedule import Schedule
 from opencdm.engine.dirty import dirty_spec
 from opencdm.engine.options import DriverOptions
 from opencdm.errors import Conflict, InvalidInput
@@ -23,9 +25,11 @@ from opencdm.store import clusters as cluster_store
 from opencdm.store import jobs as job_store
 from opencdm.store import links as link_store
 from opencdm.store import positions as position_store
+from opencdm.store import schedules as schedule_store
 from opencdm.store import status as st
 from opencdm.store import submissions as submission_store
 from opencdm.store.tables import Cluster
+from opencdm.wire.common import flat_inputs
 from opencdm.wire.jobs import JobIn, JobsIn, JobType, RandomClusterJobsIn, StartJobIn
 
 router = APIRouter(prefix="/v1.1/{project_id}/clusters", tags=["jobs"])
@@ -84,6 +88,7 @@ def resolve(s: Session, cluster: Cluster, job: JobIn, ctx) -> dict[str, Any]:
             inputs = connector.batch_job(inputs, "opencdm_check", side)
         connector.check_job(link_store.unsealed_inputs(link, None), inputs, side, ctx)
     driver = job.driver_config_values.flat()
+    Schedule.parse(driver, ZoneInfo(ctx.timezone))  # a bad schedule is a 400 now
     dirty_link = None
     if str(driver.get("throttlingConfig.writeToLink") or "").strip():
         row = link_store.get(s, cluster.project_id, cluster.id, str(driver["throttlingConfig.writeToLink"]).strip())
@@ -100,6 +105,13 @@ def resolve(s: Session, cluster: Cluster, job: JobIn, ctx) -> dict[str, Any]:
         raise InvalidInput(f"{to_link.connector_name} cannot record dirty data: set throttlingConfig.recordDirtyData "
                            "to false.", code="Cdm.0014")
     return body
+
+
+def _schedule(s: Session, row, ctx) -> None:
+    """Keep the job's schedule state in step with its scheduler inputs (checked in ``check_shape``)."""
+    s.flush()
+    schedule_store.sync(s, row, Schedule.parse(flat_inputs(row.driver_config), ZoneInfo(ctx.timezone)),
+                        datetime.now(UTC))
 
 
 def check_count(n: int, supervisor) -> None:
@@ -124,6 +136,7 @@ def create_job(project_id: str, cluster_id: str, body: JobsIn, caller: CallerDep
         for job in body.jobs:  # all validated and created in one transaction: all or nothing
             resolved = resolve(s, cluster, job, supervisor.context(project_id))
             row = job_store.create(s, project_id, cluster.id, resolved, caller.user_name)
+            _schedule(s, row, supervisor.context(project_id))
             names.append(row.name)
     return JSONResponse({"name": names[0], "validation-result": []})
 
@@ -159,6 +172,7 @@ def update_job(project_id: str, cluster_id: str, job_name: str, body: JobsIn, ca
         cluster = _cluster(s, project_id, cluster_id)
         row = job_store.get(s, project_id, cluster_id, name, code="Cdm.0319")
         job_store.update(row, resolve(s, cluster, job, supervisor.context(project_id)), caller.user_name)
+        _schedule(s, row, supervisor.context(project_id))
     return JSONResponse({"validation-result": []})
 
 
@@ -262,5 +276,6 @@ def create_and_start_random_cluster_job(project_id: str, body: RandomClusterJobs
                 raise Conflict(f"Job name [{resolved['name']}] appears twice in the request.", code="Cdm.0104")
             names.add(resolved["name"])
             row = job_store.create(s, project_id, cluster.id, resolved, caller.user_name)
+            _schedule(s, row, supervisor.context(project_id))
             subs.append(supervisor.start_run(s, cluster, row, caller.user_name, {}))
     return JSONResponse({"submissions": [views.start_submission(sub) for sub in subs]})

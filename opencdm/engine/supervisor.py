@@ -18,6 +18,7 @@ from opencdm.engine.batch import BatchRunner, sub_spec
 from opencdm.engine.dirty import dirty_spec
 from opencdm.engine.options import DriverOptions
 from opencdm.engine.runner import ProgressSink, Runner
+from opencdm.engine.scheduler import Scheduler
 from opencdm.engine.runtimes import ClusterRuntime, Runtimes
 from opencdm.engine.spec import Counters, EndSpec, TransferSpec
 from opencdm.engine.task import worker_init
@@ -95,6 +96,7 @@ class Supervisor:
         self._contexts: dict[str, ConnectorContext] = {}
         #: Where local runs keep their cancel flag and progress files (see clusters.local.LocalControl).
         self.control_root = settings.control_root
+        self.scheduler = Scheduler(store, settings.timezone, self._start_planned, settings.scheduler_interval_seconds)
 
     def context(self, project_id: str) -> ConnectorContext:
         """What connectors of ``project_id`` may reach: its own file root, shared roots, allowed hosts.
@@ -125,6 +127,7 @@ class Supervisor:
                 with self.store.session() as s:
                     cluster_store.set_status(s, cluster_id, cluster_store.STOPPED)
         self._take_up()
+        self.scheduler.run_in_background()
 
     def recover(self) -> None:
         """No submission stays BOOTING/RUNNING after a restart: drop its staging and fail it, except a
@@ -197,6 +200,7 @@ class Supervisor:
             log.exception("could not drop staging of orphaned submission=%s", spec.submission_id)
 
     def shutdown(self) -> None:
+        self.scheduler.shutdown()
         self.runtimes.shutdown()
         self._lifecycle.shutdown(wait=False, cancel_futures=True)
 
@@ -279,6 +283,12 @@ class Supervisor:
         s.info.setdefault("after_commit", []).append(
             lambda: self._enqueue(rt, runner, make, attempts, options.disposable))
         return sub
+
+    def _start_planned(self, s, cluster: Cluster, job: Job, planned: datetime) -> None:
+        """The scheduler's starter: a run of ``job`` for its planned time, started by the job's owner."""
+        if cluster is None:
+            raise InvalidInput("The job's cluster is gone.", code="Cdm.0037")
+        self.start_run(s, cluster, job, job.creation_user, planned=planned)
 
     def _enqueue(self, rt: ClusterRuntime, runner: Runner | BatchRunner, make=None, attempts: Attempts | None = None,
                  disposable: str = "NONE") -> None:

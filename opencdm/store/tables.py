@@ -143,6 +143,19 @@ class Submission(Base):
     sub_jobs: Mapped[list[Any] | None] = mapped_column(nullable=True)
 
 
+class JobSchedule(Base):
+    """Where a scheduled job stands: the planned time of its last started run (before the first run,
+    when the schedule was enabled) and its next planned time, epoch ms. Servers claim a planned run
+    by moving ``next_planned`` on from the value they read (compare and set), so it starts once."""
+
+    __tablename__ = "job_schedules"
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)
+    last_planned: Mapped[int] = mapped_column(BigInteger)
+    next_planned: Mapped[int | None] = mapped_column(BigInteger, nullable=True, index=True)
+    #: The scheduler inputs this state was computed from; a change of them starts the schedule afresh.
+    config: Mapped[str] = mapped_column(Text)
+
+
 class StreamPosition(Base):
     """Where a job's stream source (Kafka, DIS) got to: saved only after the destination committed the
     records before it. ``source`` names the stream and consumer (``dis:stream/app``); ``positions`` maps a
