@@ -86,11 +86,13 @@ def test_dis_protocol_server_refuses_wrong_keys_and_missing_streams(dis_server):
 @pytest.fixture(scope="module")
 def env(tmp_path_factory, pg, dis_server):
     e = Env(tmp_path_factory.mktemp("dis"), pg)
-    e.client.call("POST", f"/clusters/{e.cid}/cdm/link", {"links": [{
-        "name": "dis", "connector-name": "dis-connector",
-        "link-config-values": group("linkConfig", dis_server.link_inputs())}]})
-    yield e
-    e.server.stop()
+    try:
+        e.client.call("POST", f"/clusters/{e.cid}/cdm/link", {"links": [{
+            "name": "dis", "connector-name": "dis-connector",
+            "link-config-values": group("linkConfig", dis_server.link_inputs())}]})
+        yield e
+    finally:
+        e.server.stop()
 
 
 def test_dis_protocol_server_stream_to_postgresql_from_last_stop(env, dis_server):

@@ -42,21 +42,23 @@ def batch_job(name: str, from_link: str, to_link: str, to_connector: str, fjob: 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory, pg):
     e = Env(tmp_path_factory.mktemp("batch"), pg)
-    all_tables = [*TABLES, "broken_child"]
-    with psycopg.connect(e.src, autocommit=True) as src, psycopg.connect(e.dst, autocommit=True) as dst:
-        for conn in (src, dst):
-            conn.execute("CREATE SCHEMA shop")
-            conn.execute("SET search_path = shop")
+    try:
+        all_tables = [*TABLES, "broken_child"]
+        with psycopg.connect(e.src, autocommit=True) as src, psycopg.connect(e.dst, autocommit=True) as dst:
+            for conn in (src, dst):
+                conn.execute("CREATE SCHEMA shop")
+                conn.execute("SET search_path = shop")
+                for t in all_tables:
+                    conn.execute(ddl(t))
             for t in all_tables:
-                conn.execute(ddl(t))
-        for t in all_tables:
-            src.cursor().executemany(f"INSERT INTO {t} VALUES (%s, %s, %s)", rows(t))
-        for conn in (src, dst):
-            for statement in foreign_keys(all_tables):
-                conn.execute(statement)
-        dst.execute("ALTER TABLE t05 ADD CHECK (v NOT LIKE '%row 7')")  # t05 fails, so broken_child never starts
-    yield e
-    e.server.stop()
+                src.cursor().executemany(f"INSERT INTO {t} VALUES (%s, %s, %s)", rows(t))
+            for conn in (src, dst):
+                for statement in foreign_keys(all_tables):
+                    conn.execute(statement)
+            dst.execute("ALTER TABLE t05 ADD CHECK (v NOT LIKE '%row 7')")  # t05 fails, so broken_child never starts
+        yield e
+    finally:
+        e.server.stop()
 
 
 def test_twenty_tables_with_foreign_keys_three_at_a_time_one_failing(env):

@@ -30,12 +30,14 @@ def pg_job(name: str, table: str, driver: dict, scheduler: dict | None = None, r
 @pytest.fixture(scope="module")
 def env(tmp_path_factory, pg):
     e = Env(tmp_path_factory.mktemp("policies"), pg)
-    e.server.stop()
-    e.server.env["OPENCDM_RETRY_BACKOFF_SECONDS"] = "0.5"
-    e.server.start()
-    e.wait_cluster(e.cid)
-    yield e
-    e.server.stop()
+    try:
+        e.server.stop()
+        e.server.env["OPENCDM_RETRY_BACKOFF_SECONDS"] = "0.5"
+        e.server.start()
+        e.wait_cluster(e.cid)
+        yield e
+    finally:
+        e.server.stop()
 
 
 def history(env, job: str) -> list[dict]:

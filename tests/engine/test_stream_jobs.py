@@ -33,11 +33,13 @@ def kafka_job(name: str, topic: str, table: str, throttling: dict | None = None,
 @pytest.fixture(scope="module")
 def env(tmp_path_factory, pg, kafka_broker):
     e = Env(tmp_path_factory.mktemp("streams"), pg)
-    e.client.call("POST", f"/clusters/{e.cid}/cdm/link", {"links": [{
-        "name": "kafka", "connector-name": "kafka-connector", "link-config-values": group(
-            "linkConfig", kafka_broker.link_inputs())}]})
-    yield e
-    e.server.stop()
+    try:
+        e.client.call("POST", f"/clusters/{e.cid}/cdm/link", {"links": [{
+            "name": "kafka", "connector-name": "kafka-connector", "link-config-values": group(
+                "linkConfig", kafka_broker.link_inputs())}]})
+        yield e
+    finally:
+        e.server.stop()
 
 
 def rows(env, table: str) -> list[tuple]:
