@@ -47,6 +47,8 @@ class Runtimes:
         self.store, self.settings, self.worker_init = store, settings, worker_init
         self._lock = threading.RLock()
         self._runtimes: dict[str, ClusterRuntime] = {}
+        #: Runtimes taken out of service whose runs are still draining: their runs can still be stopped.
+        self._retired: list[ClusterRuntime] = []
         self._generation: dict[str, int] = {}
         self._closed = threading.Event()
         self._reaper = threading.Thread(target=self._reap, name="cluster-reaper", daemon=True)
@@ -61,6 +63,11 @@ class Runtimes:
     def all(self) -> list[ClusterRuntime]:
         with self._lock:
             return list(self._runtimes.values())
+
+    def with_runs(self) -> list[ClusterRuntime]:
+        """Every runtime that may hold runs: in service, and retired ones still draining."""
+        with self._lock:
+            return [*self._runtimes.values(), *self._retired]
 
     # -- lifecycle -------------------------------------------------------------------------------------
 
@@ -113,7 +120,15 @@ class Runtimes:
         if status:
             self._set_status(cluster_id, status)
         with self._lock:
-            return self._runtimes.pop(cluster_id, None), generation
+            rt = self._runtimes.pop(cluster_id, None)
+            if rt is not None:
+                self._retired.append(rt)
+            return rt, generation
+
+    def _drained(self, rt: ClusterRuntime | None) -> None:
+        with self._lock:
+            if rt in self._retired:
+                self._retired.remove(rt)
 
     def stop(self, cluster_id: str, *, drain: float | None = 0) -> None:
         """Refuse new runs at once (910), let running ones finish for ``drain`` seconds (None: as long
@@ -123,6 +138,7 @@ class Runtimes:
 
         def down() -> None:
             wind_down(rt, drain=drain, until=lambda: not self._current(cluster_id, generation))
+            self._drained(rt)
             self._set_status(cluster_id, cluster_store.STOPPED, generation)
 
         self._background(f"stop-{cluster_id[:8]}", down)
@@ -137,6 +153,7 @@ class Runtimes:
             while self._current(cluster_id, generation) and time.monotonic() < deadline:
                 self._closed.wait(min(0.5, max(0.0, deadline - time.monotonic())))
             wind_down(rt, drain=drain, until=lambda: not self._current(cluster_id, generation))
+            self._drained(rt)
             self._up(cluster_id, flavor_id, generation)
 
         self._background(f"restart-{cluster_id[:8]}", cycle)
@@ -144,7 +161,12 @@ class Runtimes:
     def forget(self, cluster_id: str) -> None:
         """The cluster was deleted: stop whatever it still runs."""
         rt, _ = self._retire(cluster_id, None)
-        self._background(f"forget-{cluster_id[:8]}", wind_down, rt)
+
+        def down() -> None:
+            wind_down(rt)
+            self._drained(rt)
+
+        self._background(f"forget-{cluster_id[:8]}", down)
 
     def shutdown(self) -> None:
         self._closed.set()

@@ -53,12 +53,12 @@ class _StoreSink(ProgressSink):
 
     def running(self) -> None:
         with self.store.session() as s:
-            submission_store.set_fields(s, self.sid, status=st.RUNNING)
+            submission_store.set_if_active(s, self.sid, status=st.RUNNING)
 
     def progress(self, c: Counters, progress: float, sub_jobs: list | None = None) -> None:
         extra = {"sub_jobs": sub_jobs} if sub_jobs is not None else {}
         with self.store.session() as s:
-            submission_store.set_fields(s, self.sid, progress=progress, **_counts(c), **extra)
+            submission_store.set_if_active(s, self.sid, progress=progress, **_counts(c), **extra)
 
     def finished(self, ok: bool, c: Counters, error: CdmError | None) -> None:
         fields = dict(_counts(c), rows_dirty=c.rows_dirty)
@@ -68,7 +68,7 @@ class _StoreSink(ProgressSink):
             fields.update(status=st.FAILED, progress=-1.0, error_summary=str(error),
                           error_details=_details(error))
         with self.store.session() as s:
-            submission_store.set_fields(s, self.sid, **fields)
+            submission_store.set_if_active(s, self.sid, **fields)
 
 
 def _counts(c: Counters) -> dict[str, int]:
@@ -316,8 +316,8 @@ class Supervisor:
             runner.sink.finished(False, Counters(), CdmError("The cluster stopped before the run started."))
 
     def stop_run(self, submission_id: int) -> bool:
-        """Cancel a run; True if it was known to this server."""
-        for rt in self.runtimes.all():
+        """Cancel a run; True if it was known to this server (also on a cluster that is draining)."""
+        for rt in self.runtimes.with_runs():
             runner = rt.active.get(submission_id)
             if runner is not None:
                 runner.cancel()
@@ -349,6 +349,6 @@ class Supervisor:
         """Test helper: block until no run is active."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if not any(rt.active for rt in self.runtimes.all()):
+            if not any(rt.active for rt in self.runtimes.with_runs()):
                 return
             time.sleep(0.05)

@@ -54,3 +54,12 @@ def set_fields(session: Session, submission_id: int, **fields: Any) -> None:
     """Update a run's row; always bumps ``last_update_date``."""
     fields["last_update_date"] = now_ms()
     session.execute(update(Submission).where(Submission.id == submission_id).values(**fields))
+
+
+def set_if_active(session: Session, submission_id: int, **fields: Any) -> bool:
+    """``set_fields`` only while the run is BOOTING or RUNNING: an ended run is never revived or
+    overwritten (a run stopped by the user stays stopped whatever its runner reports later)."""
+    fields["last_update_date"] = now_ms()
+    done = session.execute(update(Submission).where(Submission.id == submission_id, Submission.status.in_(ACTIVE))
+                           .values(**fields))
+    return done.rowcount == 1

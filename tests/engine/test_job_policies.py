@@ -135,3 +135,25 @@ def test_macros_and_variables_are_expanded_at_start_and_refused_early(env):
                                                         "whereClause": "d > '${dateformat(yyyy-MM-dd, -1, WEEK)}'"})
     resp = env.client.request("POST", f"/clusters/{env.cid}/cdm/job", {"jobs": [bad]})
     assert resp.status_code == 400 and "WEEK" in resp.text and "fromJobConfig.whereClause" in resp.text
+
+
+def test_stopping_a_run_while_its_cluster_drains_really_stops_it(env):
+    """A graceful cluster stop lets runs finish; a user's stop of one of them must end it FAILED and for
+    good: it used to be marked FAILED while the run went on and was later overwritten with SUCCEEDED."""
+    from tests.engine.test_runs import job
+    from tests.infra.data import snapshot
+
+    cid = env.new_cluster("draining")
+    before = snapshot(env.dst, "target")
+    env.client.call("POST", f"/clusters/{cid}/cdm/job", {"jobs": [job("drained", "slow_big", "target")]})
+    env.client.call("PUT", f"/clusters/{cid}/cdm/job/drained/start")
+    deadline = time.monotonic() + 30
+    while env.status("drained", cid)["counters"][COUNTERS]["ROWS_READ"] == 0:
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    env.client.call("POST", f"/clusters/{cid}/action", {"stop": {"stopMode": "GRACEFULLY", "delayTime": 600}})
+    env.client.call("PUT", f"/clusters/{cid}/cdm/job/drained/stop")
+    assert env.wait("drained", cid, timeout=30)["status"] == "FAILED"
+    env.wait_cluster(cid, "900")  # the drain ends with the run: nothing was left running
+    assert env.status("drained", cid)["status"] == "FAILED"
+    assert snapshot(env.dst, "target") == before
