@@ -15,12 +15,14 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("submissions") as batch_op:
+    # SQLite rebuilds the table to change job_id: keep AUTOINCREMENT, or ids of deleted runs come back
+    with op.batch_alter_table("submissions", table_kwargs={"sqlite_autoincrement": True}) as batch_op:
         batch_op.add_column(sa.Column("sub_jobs", sa.JSON(), nullable=True))
         batch_op.alter_column("job_id", existing_type=sa.Integer(), nullable=True)
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("submissions") as batch_op:
+    # SQLite rebuilds the table to change job_id: keep AUTOINCREMENT, or ids of deleted runs come back
+    with op.batch_alter_table("submissions", table_kwargs={"sqlite_autoincrement": True}) as batch_op:
         batch_op.drop_column("sub_jobs")
         batch_op.alter_column("job_id", existing_type=sa.Integer(), nullable=False)
