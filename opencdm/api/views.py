@@ -103,7 +103,7 @@ def job(row: Job, last: Submission | None) -> dict[str, Any]:
         "driver-config-values": row.driver_config,
         "creation-user": row.creation_user, "creation-date": row.creation_date,
         "update-user": row.update_user, "update-date": row.update_date,
-        "status": last.status if last else "NEW", "enabled": True, "is_incre_job": False,
+        "status": last.status if last else "NEW", "enabled": True, "is_incre_job": _flag(row.extra, "is_incre_job"),
         "is_incrementing": False, "is_use_sql": _uses_sql(row),
         "group_name": str(_input(row.driver_config, "groupJobConfig.groupName") or "DEFAULT"),
         "flag": 0, "type": "NORMAL_JOB" if row.job_type == "NORMAL_JOB" else row.job_type,
@@ -126,6 +126,12 @@ def _input(config: dict[str, Any], name: str) -> Any:
             if item.get("name") == name:
                 return item.get("value")
     return None
+
+
+def _flag(extra: dict | None, name: str) -> bool:
+    """A boolean the client stored with the job (``true``/``"true"``), else false."""
+    value = (extra or {}).get(name, False)
+    return value if isinstance(value, bool) else str(value).strip().lower() == "true"
 
 
 def _uses_sql(row: Job) -> bool:

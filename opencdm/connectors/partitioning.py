@@ -49,6 +49,16 @@ class TablePart(Partition):
 
 
 @dataclass(frozen=True)
+class Window(Partition):
+    """``part`` of an incremental run: only rows whose check column passes ``where`` (the run's window,
+    after the last value a committed run read and up to ``upper``, the largest value when it started)."""
+
+    where: str = ""
+    upper: str | None = None
+    part: Partition = WholeSource(0)
+
+
+@dataclass(frozen=True)
 class NoRows(Partition):
     """A partition that reads nothing (a ``boundaryQuery`` found no keys and NULL keys are not wanted)."""
 

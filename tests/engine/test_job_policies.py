@@ -157,3 +157,50 @@ def test_stopping_a_run_while_its_cluster_drains_really_stops_it(env):
     env.wait_cluster(cid, "900")  # the drain ends with the run: nothing was left running
     assert env.status("drained", cid)["status"] == "FAILED"
     assert snapshot(env.dst, "target") == before
+
+
+def test_incremental_runs_over_three_batches_with_a_failed_run_between(env):
+    with psycopg.connect(env.src, autocommit=True) as src, psycopg.connect(env.dst, autocommit=True) as dst:
+        src.execute("CREATE TABLE events (id bigint PRIMARY KEY, at timestamp, v text)")
+        dst.execute("CREATE TABLE events (id bigint PRIMARY KEY, at timestamp, v text)")
+
+    def insert(lo: int, hi: int) -> None:
+        with psycopg.connect(env.src, autocommit=True) as src:
+            src.execute("INSERT INTO events SELECT g, timestamp '2026-01-01' + g * interval '1 minute', 'v' || g "
+                        "FROM generate_series(%s::int, %s::int) g", (lo, hi))
+
+    def run() -> dict:
+        env.client.call("PUT", f"/clusters/{env.cid}/cdm/job/incr/start")
+        return env.wait("incr")
+
+    def target() -> list[int]:
+        with psycopg.connect(env.dst) as conn:
+            return [r[0] for r in conn.execute("SELECT id FROM events ORDER BY id")]
+
+    job = pg_job("incr", "events", {"numExtractors": "2"})
+    job["is_incre_job"] = True
+    job["from-config-values"] = group("fromJobConfig", {"schemaName": "public", "tableName": "events",
+                                                        "checkColumn": "at"})
+    job["to-config-values"] = group("toJobConfig", {"schemaName": "public", "tableName": "events",
+                                                    "tablePreparation": "DO_NOTHING"})
+    env.client.call("POST", f"/clusters/{env.cid}/cdm/job", {"jobs": [job]})
+    assert env.client.call("GET", f"/clusters/{env.cid}/cdm/job/incr")["jobs"][0]["is_incre_job"] is True
+    insert(1, 100)
+    assert run()["status"] == "SUCCEEDED" and target() == list(range(1, 101))
+    insert(101, 200)
+    with psycopg.connect(env.dst, autocommit=True) as dst:
+        dst.execute("ALTER TABLE events ADD CONSTRAINT no150 CHECK (id <> 150)")
+    assert run()["status"] == "FAILED" and target() == list(range(1, 101))  # nothing of the window committed
+    with psycopg.connect(env.dst, autocommit=True) as dst:
+        dst.execute("ALTER TABLE events DROP CONSTRAINT no150")
+    insert(201, 300)
+    sub = run()
+    assert sub["status"] == "SUCCEEDED" and target() == list(range(1, 301))  # the failed window read again
+    assert sub["counters"][COUNTERS]["ROWS_READ"] == 200
+    sub = run()  # nothing new
+    assert sub["status"] == "SUCCEEDED" and sub["counters"][COUNTERS]["ROWS_READ"] == 0 and len(target()) == 300
+    bad = pg_job("incr_bad", "events", {})
+    bad["from-config-values"] = group("fromJobConfig", {"schemaName": "public", "tableName": "events",
+                                                        "checkColumn": "at", "lastValue": "1' OR '1'='1"})
+    resp = env.client.request("POST", f"/clusters/{env.cid}/cdm/job", {"jobs": [bad]})
+    assert resp.status_code == 400 and "lastValue" in resp.text

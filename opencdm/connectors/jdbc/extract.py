@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import copy
 import re
-from collections.abc import Iterator, Sequence
+from datetime import datetime
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -19,7 +20,7 @@ from opencdm.connectors.jdbc.options import JdbcFrom
 from opencdm.connectors.jdbc.sqltext import (
     derived_table, match_columns, match_tables, quote_ident, range_predicate, select_sql, where_group, wildcard
 )
-from opencdm.connectors.partitioning import NoRows, TablePart, allocate, key_ranges, plan_cuts, sample_size
+from opencdm.connectors.partitioning import NoRows, TablePart, Window, allocate, key_ranges, plan_cuts, sample_size
 from opencdm.errors import ExtractFailed, InvalidInput, LinkRejected
 
 
@@ -48,6 +49,44 @@ class JdbcExtractor(Extractor):
         self.label = "fromJobConfig.sql" if self.sql else _label(self.schema_name, self.table_name)
         self._cols: dict[Ref, list[Column]] | None = None  # wildcard matches and their columns (server side)
         self._counts: list[int] | None = None
+        self.check_column = options.check_column
+        self._last: str | None = options.last_value  # incremental: read after this value of check_column
+
+    # -- incremental reads (fromJobConfig.checkColumn) ---------------------------------------------
+    #
+    # A run reads the rows whose check column is above the last value a committed run read (kept by the
+    # engine as this source's position) and at most the largest value when the run started; that value
+    # becomes the position once the destination committed. A failed run stores nothing: read again.
+
+    def stream_source(self) -> str | None:
+        return f"incremental:{self.check_column}" if self.check_column else None
+
+    def resume(self, positions: Mapping[str, Any], own: bool) -> None:
+        if positions.get("last") is not None:
+            self._last = str(positions["last"])
+
+    def position(self, part: Partition) -> Mapping[str, Any] | None:
+        return {"last": part.upper} if isinstance(part, Window) and part.upper is not None else None
+
+    def _window(self, conn: Any, ref: Ref) -> tuple[str, str | None]:
+        """This run's window on the check column, as SQL, and the largest value in it (None: no new rows)."""
+        d = self.dialect
+        cols = self._all_columns(conn, ref)
+        name = match_columns([self.check_column], [c.name for c in cols], self._name(ref))[0]
+        col = next(c for c in cols if c.name == name)
+        t = col.arrow
+        if not (pa.types.is_integer(t) or pa.types.is_decimal(t) or pa.types.is_date(t) or pa.types.is_timestamp(t)):
+            raise InvalidInput(f"fromJobConfig.checkColumn [{col.name}] must be a number, date or timestamp column, "
+                               f"not {col.type}.", code="Cdm.0014")
+        q = quote_ident(col.name, d.q)
+        after = f"{q} > '{self._last}'" if self._last is not None else f"{q} IS NOT NULL"
+        where = f"{where_group(self.where)} AND {after}" if self.where else after
+        sql, params = select_sql(self._from(ref), [f"MAX({q})"], where, WholeSource(0), d.q, d.param, d.inline)
+        upper = d.query(conn, sql, params)[0][0]
+        if upper is None:
+            return "1 = 0", None
+        text = upper.isoformat(sep=" ") if isinstance(upper, datetime) else str(upper)  # a date: yyyy-mm-dd
+        return f"{where} AND {q} <= '{text}'", text
 
     # -- what the source is ----------------------------------------------------------------------
 
@@ -113,6 +152,17 @@ class JdbcExtractor(Extractor):
     # -- partitions (server side) ----------------------------------------------------------------
 
     def partitions(self, max_partitions: int) -> list[Partition]:
+        if self.check_column:
+            if self.wildcard:
+                raise InvalidInput("fromJobConfig.checkColumn reads one table or query, not a pattern.",
+                                   code="Cdm.0014")
+            with self.dialect.connect(ExtractFailed, self.label) as conn:
+                where, upper = self._window(conn, self._refs(conn)[0])
+            if upper is None:
+                return [Window(0, where, None, NoRows(0))]
+            planned = copy.copy(self)
+            planned.where, planned.check_column = where, None
+            return [Window(p.index, where, upper, p) for p in planned.partitions(max_partitions)]
         with self.dialect.connect(ExtractFailed, self.label) as conn:
             refs = self._refs(conn)
             key = self._key_name(conn, refs[0])
@@ -206,6 +256,9 @@ class JdbcExtractor(Extractor):
     def _select(self, conn: Any, part: Partition) -> tuple[str, list, pa.Schema]:
         """The SELECT reading ``part``, its parameters, and the schema of its rows."""
         ref: Ref
+        where = self.where
+        if isinstance(part, Window):
+            where, part = part.where, part.part
         if isinstance(part, TablePart):
             ref, part = (part.schema, part.table), part.part
         elif self.wildcard:
@@ -214,7 +267,7 @@ class JdbcExtractor(Extractor):
             ref = self._refs(conn)[0]
         cols = self._columns(conn, ref)
         d = self.dialect
-        where = "1 = 0" if isinstance(part, NoRows) else self.where
+        where = "1 = 0" if isinstance(part, NoRows) else where
         sql, params = select_sql(self._from(ref), [d.select_expr(c) for c in cols], where, part, d.q, d.param,
                                  d.inline)
         return sql, params, self._schema(cols)

@@ -7,6 +7,8 @@ Nothing here does I/O. Parsing raises ``InvalidInput`` naming the input (``conne
 
 from __future__ import annotations
 
+import re
+
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -84,6 +86,10 @@ class JdbcFrom:
     partition_column: str | None
     boundary: str | None
     allow_nulls: bool
+    #: Incremental reads (opencdm extension, Sqoop's incrementalRead.checkColumn / lastValue): the column
+    #: whose largest migrated value is kept per job, and the value to start after before the first run.
+    check_column: str | None = None
+    last_value: str | None = None
 
     @classmethod
     def parse(cls, job: Inputs, link: JdbcLink) -> JdbcFrom:
@@ -96,6 +102,10 @@ class JdbcFrom:
         else:
             config.require(job, "fromJobConfig.tableName")
         boundary = config.get_str(job, "fromJobConfig.boundaryQuery")
+        last = config.get_str(job, "fromJobConfig.lastValue")
+        if last is not None and (not config.given(job, "fromJobConfig.checkColumn")
+                                 or not re.fullmatch(r"[0-9A-Za-z :.+\-]{1,64}", last)):
+            raise config.invalid("fromJobConfig.lastValue", last, "a number, date or timestamp, with checkColumn")
         return cls(
             sql=sql, schema_name=config.get_str(job, "fromJobConfig.schemaName"),
             table_name=config.get_str(job, "fromJobConfig.tableName"),
@@ -104,6 +114,8 @@ class JdbcFrom:
             partition_column=config.get_str(job, "fromJobConfig.partitionColumn"),
             boundary=select_statement(boundary, "fromJobConfig.boundaryQuery", dialect) if boundary else None,
             allow_nulls=config.get_bool(job, "fromJobConfig.allowNullValueInPartitionColumn", True),
+            check_column=config.get_str(job, "fromJobConfig.checkColumn"),
+            last_value=config.get_str(job, "fromJobConfig.lastValue"),
         )
 
 
