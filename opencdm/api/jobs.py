@@ -101,10 +101,25 @@ def resolve(s: Session, cluster: Cluster, job: JobIn, ctx) -> dict[str, Any]:
             not connectors.get(to_link.connector_name).appends:
         raise InvalidInput(f"{to_link.connector_name} cannot receive a permanent stream (isPermanency=true); "
                            "write to a table, an Elasticsearch index or a DIS stream.", code="Cdm.0014")
+    if DriverOptions.parse(driver).resumable:
+        _check_resumable(body, from_link.connector_name, to_link.connector_name, from_inputs, ctx)
     if dirty.enabled and not connectors.get(to_link.connector_name).records_dirty:
         raise InvalidInput(f"{to_link.connector_name} cannot record dirty data: set throttlingConfig.recordDirtyData "
                            "to false.", code="Cdm.0014")
     return body
+
+
+def _check_resumable(body: dict[str, Any], from_connector: str, to_connector: str, from_inputs: tuple, ctx) -> None:
+    """``throttlingConfig.resumable`` only where a run can really be resumed; else a 400, not ignored."""
+    why = None
+    if body.get("job_type") == "BATCH_JOB":
+        why = "an entire-database job (its tables commit one by one)"
+    elif not connectors.get(to_connector).resumable:
+        why = f"a {to_connector} destination"
+    elif connectors.get(from_connector).extractor(from_inputs[0], from_inputs[1], ctx).stream_source() is not None:
+        why = "a stream or incremental source (its runs continue from stored positions already)"
+    if why:
+        raise InvalidInput(f"throttlingConfig.resumable cannot apply to {why}.", code="Cdm.0014")
 
 
 def _schedule(s: Session, row, ctx) -> None:
@@ -177,7 +192,8 @@ def update_job(project_id: str, cluster_id: str, job_name: str, body: JobsIn, ca
 
 
 @router.delete("/{cluster_id}/cdm/job/{job_name}")
-def delete_job(project_id: str, cluster_id: str, job_name: str, caller: CallerDep, store: StoreDep) -> JSONResponse:
+def delete_job(project_id: str, cluster_id: str, job_name: str, caller: CallerDep, store: StoreDep,
+               supervisor: SupervisorDep) -> JSONResponse:
     name = job_name
     with store.session() as s:
         _cluster(s, project_id, cluster_id)
@@ -185,6 +201,7 @@ def delete_job(project_id: str, cluster_id: str, job_name: str, caller: CallerDe
         if submission_store.active_for_job(s, row.id):
             raise Conflict(f"Job {name} is running; stop it before deleting it.", code="Cdm.0052")
         position_store.forget(s, project_id, position_store.job_key(cluster_id, name))
+        supervisor.drop_kept_run(s, row)
         s.delete(row)
     return JSONResponse({})
 
@@ -197,7 +214,7 @@ def start_job(project_id: str, cluster_id: str, job_name: str, caller: CallerDep
     with store.session() as s:
         cluster = _cluster(s, project_id, cluster_id)
         row = job_store.get(s, project_id, cluster_id, name)
-        sub = supervisor.start_run(s, cluster, row, caller.user_name, variables)
+        sub = supervisor.start_run(s, cluster, row, caller.user_name, variables, resume=bool(body and body.resume))
     return JSONResponse({"submissions": [views.start_submission(sub)]})
 
 

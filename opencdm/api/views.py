@@ -171,4 +171,8 @@ def submission(s: Submission) -> dict[str, Any]:
         out["error-details"] = s.error_details or ""
     if s.sub_jobs:  # an opencdm extension: the tables of an entire-database run
         out["sub-jobs"] = s.sub_jobs
+    if s.checkpoint:  # an opencdm extension: a resumable run's progress by partition
+        cp = s.checkpoint
+        out["checkpoint"] = {"partitions": cp.get("parts", 0), "done": len(cp.get("done", {})),
+                             **({"resumed-from": cp["resumed_from"]} if cp.get("resumed_from") else {})}
     return out

@@ -240,6 +240,12 @@ class Loader(ABC):
         (a format ``accepts_native`` agreed to on the server)."""
         raise NotImplementedError(f"{type(self).__name__} cannot load a native stream")
 
+    def reopen(self, schema: pa.Schema) -> None:
+        """Server side, instead of ``prepare`` when a run resumes: the staging of an earlier attempt of
+        this run id exists (with the partitions it finished); take it up. Connectors that are
+        ``resumable`` implement it."""
+        raise NotImplementedError(f"{type(self).__name__} cannot resume a run")
+
     @abstractmethod
     def commit(self, results: Sequence[LoadResult]) -> None:
         """Server side. Move staging into the target atomically (all rows or none), then drop staging."""
@@ -265,6 +271,10 @@ class Connector(ABC):
     #: and those of them that are time-filter bounds (no MONTH or YEAR offsets there).
     macro_inputs: ClassVar[frozenset[str]] = frozenset()
     time_inputs: ClassVar[frozenset[str]] = frozenset()
+    #: Whether a run into it can be resumed (``throttlingConfig.resumable``): its staging is keyed by run id
+    #: and partition, and a partition loaded again replaces its earlier attempt, so a failed run's staging
+    #: can be kept and completed by a later start.
+    resumable: ClassVar[bool] = False
     #: Whether its loader can take the later cycles of a permanent stream run (``Loader.appending``).
     appends: ClassVar[bool] = False
     #: Which sides the connector can be: a subset of {"from", "to"}.

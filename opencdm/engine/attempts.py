@@ -38,6 +38,9 @@ class Attempts(ProgressSink):
     def save_positions(self, source: str, positions: dict) -> None:
         self.sink.save_positions(source, positions)
 
+    def checkpoint(self, data: dict | None) -> None:
+        self.sink.checkpoint(data)
+
     def finished(self, ok: bool, counters: Counters, error: CdmError | None) -> None:
         if not ok and error is not None and error.retryable and self.left > 0 and not self.stopped.is_set():
             self.held = (counters, error)
@@ -65,6 +68,7 @@ def run_attempts(first: Any, make: Callable[[], Any], attempts: Attempts, backof
             attempts.held = None
             attempts.sink.finished(False, counters, error)
             return
+        getattr(runner, "discard", lambda: None)()  # a retry starts afresh: no staging kept for a resume
         runner = make()
         on_new(runner)
         delay *= 2

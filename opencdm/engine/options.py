@@ -15,6 +15,7 @@ MAX_EXTRACTORS = 64
 CONCURRENT_SUB_JOBS = "throttlingConfig.concurrentSubJobs"
 MAX_SUB_JOBS = 32
 RETRY_TYPE, RETRIES = "retryJobConfig.retryJobType", {"NONE": 0, "RETRY_TRIPLE": 3}
+RESUMABLE = "throttlingConfig.resumable"
 DISPOSABLE_TYPE, DISPOSABLE = "schedulerConfig.disposableType", ("NONE", "DELETE_AFTER_SUCCEED", "DELETE")
 
 
@@ -30,6 +31,8 @@ class DriverOptions:
     retries: int = 0
     #: When the job is deleted after a run: NONE, DELETE_AFTER_SUCCEED or DELETE (after any run).
     disposable: str = "NONE"
+    #: Runs keep a checkpoint and, when they fail or stop, their staging, so a start can resume them.
+    resumable: bool = False
 
     @classmethod
     def parse(cls, driver: Mapping[str, Any]) -> DriverOptions:
@@ -38,7 +41,16 @@ class DriverOptions:
         rows_per_s, bytes_per_s = job_limits(driver)
         return cls(_count(driver, NUM_EXTRACTORS, MAX_EXTRACTORS), rows_per_s, bytes_per_s,
                    _count(driver, CONCURRENT_SUB_JOBS, MAX_SUB_JOBS), RETRIES[_choice(driver, RETRY_TYPE, RETRIES)],
-                   _choice(driver, DISPOSABLE_TYPE, DISPOSABLE))
+                   _choice(driver, DISPOSABLE_TYPE, DISPOSABLE), _flag(driver, RESUMABLE))
+
+
+def _flag(driver: Mapping[str, Any], name: str) -> bool:
+    raw = driver.get(name)
+    if raw in (None, "") or raw is False or raw is True:
+        return bool(raw)
+    if str(raw).strip().lower() not in ("true", "false"):
+        raise InvalidInput(f"{name} must be true or false, got {raw!r}.", code="Cdm.0014")
+    return str(raw).strip().lower() == "true"
 
 
 def _choice(driver: Mapping[str, Any], name: str, allowed: Iterable[str]) -> str:

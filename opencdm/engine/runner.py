@@ -11,6 +11,8 @@ from concurrent.futures.process import BrokenProcessPool
 
 from opencdm import connectors
 from opencdm.clusters.base import ClusterBackend, RunControl
+from opencdm.engine import checkpoint
+from opencdm.engine.checkpoint import Resume
 from opencdm.engine.dirty import prepare_table as prepare_dirty_table
 from opencdm.engine.spec import Counters, PartitionResult, PartitionTask, TransferSpec
 from opencdm.engine.task import run_partition, warm
@@ -34,6 +36,9 @@ class ProgressSink:
 
     def save_positions(self, source: str, positions: dict) -> None: ...
 
+    def checkpoint(self, data: dict) -> None:
+        """A resumable run's checkpoint (``engine.checkpoint``), written as it changes."""
+
     def progress(self, counters: Counters, progress: float, sub_jobs: list | None = None) -> None:
         """Live counters and progress; ``sub_jobs``: the tables of an entire-database run."""
 
@@ -42,8 +47,11 @@ class ProgressSink:
 
 class Runner:
     def __init__(self, spec: TransferSpec, backend: ClusterBackend, sink: ProgressSink,
-                 report_every: float = 1.0) -> None:
+                 report_every: float = 1.0, resume: Resume | None = None) -> None:
         self.spec = spec
+        #: The run this one takes up (same run id and plan; its finished partitions are skipped).
+        self.resume = resume
+        self._checkpoint: dict | None = None  # written once the plan and the data path are known
         self.backend = backend
         self.sink = sink
         self.report_every = report_every
@@ -78,6 +86,19 @@ class Runner:
             source = extractor.stream_source()
             if source is not None:
                 self._stream(extractor, loader, schema, source)
+            elif self.resume is not None:
+                resume = self.resume
+                self._warm(len(resume.parts) - len(resume.done))
+                loader.reopen(schema)  # the staging the earlier attempt kept
+                prepare_dirty_table(spec.dirty, spec.ctx, spec.submission_id)
+                self.spec = dataclasses.replace(self.spec, native=resume.native)
+                self._keep(resume.checkpoint())
+                log.info("run resumes submission=%s from submission=%s: %d of %d partitions done", spec.submission_id,
+                         resume.from_submission, len(resume.done), len(resume.parts))
+                results = self._execute(resume.parts, None, skip=resume.done)
+                if self.control.cancelled():
+                    raise Cancelled("The run was stopped.")
+                loader.commit([r.load for r in [*resume.done.values(), *results] if r.load is not None])
             else:
                 parts = extractor.partitions(max(1, spec.num_extractors * PARTITIONS_PER_EXTRACTOR)
                                              if spec.num_extractors > 1 else 1)
@@ -86,6 +107,8 @@ class Runner:
                 loader.prepare(schema)
                 prepare_dirty_table(spec.dirty, spec.ctx, spec.submission_id)
                 self._negotiate(extractor, loader)
+                if spec.resumable:
+                    self._keep(checkpoint.started(spec.run_id, parts, self.spec.native))
                 results = self._execute(parts, estimate)
                 if self.control.cancelled():
                     raise Cancelled("The run was stopped.")
@@ -111,10 +134,25 @@ class Runner:
         except Exception:
             log.exception("abort failed submission=%s (staging may remain)", self.spec.submission_id)
 
+    def _keep(self, data: dict) -> None:
+        self._checkpoint = data
+        self.sink.checkpoint(data)
+
+    def discard(self) -> None:
+        """Drop the staging a failed resumable run kept (a retry starts afresh instead)."""
+        if self._checkpoint is not None:
+            to = self.spec.to
+            self._abort(connectors.get(to.connector).loader(to.link, to.job, self.spec.ctx, self.spec.run_id))
+            self._checkpoint = None
+            self.sink.checkpoint(None)
+
     def _fail(self, exc: BaseException, loader, started: float) -> None:
         spec = self.spec
         error = exc if isinstance(exc, CdmError) else TransferError(f"Internal error: {exc}")
-        if loader is not None:
+        if loader is not None and self._checkpoint is not None:
+            log.info("run failed submission=%s: staging kept for a resume (%d of %d partitions done)",
+                     spec.submission_id, len(self._checkpoint.get("done", {})), self._checkpoint["parts"])
+        elif loader is not None:
             self._abort(loader)
         seconds = time.monotonic() - started
         log.warning("run end submission=%s job=%s status=FAILED rows_read=%s seconds=%.1f error=%s: %s",
@@ -192,10 +230,13 @@ class Runner:
 
     # -- partitions ---------------------------------------------------------------------------------
 
-    def _execute(self, parts: list, estimate: int | None) -> list[PartitionResult]:
-        self._parts = {p.index: p for p in parts}
+    def _execute(self, parts: list, estimate: int | None,
+                 skip: dict[int, PartitionResult] | None = None) -> list[PartitionResult]:
+        """Run ``parts`` (but those in ``skip``, finished by an earlier attempt) and return their results."""
+        skip = skip or {}
+        self._parts = {p.index: p for p in parts if p.index not in skip}
         concurrent.futures.wait(self._warming, timeout=60)
-        pending = deque(PartitionTask(self.spec, p) for p in parts)
+        pending = deque(PartitionTask(self.spec, p) for p in parts if p.index not in skip)
         in_flight: dict[concurrent.futures.Future, PartitionTask] = {}
         live: dict[int, tuple[int, int, int, int]] = {}  # partition index -> latest running totals
         done: dict[int, PartitionResult] = {}
@@ -226,6 +267,8 @@ class Runner:
                         raise error from exc
                     done[result.index] = result
                     live.pop(result.index, None)
+                    if self._checkpoint is not None:
+                        self._keep(checkpoint.finished(self._checkpoint, result))
                 for index, *totals in self.control.drain():
                     if index not in done:
                         live[index] = tuple(totals)

@@ -41,6 +41,8 @@ class TransferSpec:
     native: str | None = None
     #: A permanent stream run taken up again after a server restart: its stored positions are its own.
     resumed: bool = False
+    #: Keep a checkpoint, and the staging when the run fails, so a later start can resume it.
+    resumable: bool = False
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from opencdm.connectors.base import ConnectorContext
 from opencdm.engine import expand
 from opencdm.engine.attempts import Attempts, run_attempts
 from opencdm.engine.batch import BatchRunner, sub_spec
+from opencdm.engine.checkpoint import Resume
 from opencdm.engine.dirty import dirty_spec
 from opencdm.engine.options import DriverOptions
 from opencdm.engine.runner import ProgressSink, Runner
@@ -50,6 +51,10 @@ class _StoreSink(ProgressSink):
     def save_positions(self, source: str, positions: dict) -> None:
         with self.store.session() as s:
             position_store.save(s, self.project_id, self.job_name, source, positions)
+
+    def checkpoint(self, data: dict | None) -> None:
+        with self.store.session() as s:
+            submission_store.set_fields(s, self.sid, checkpoint=data)
 
     def running(self) -> None:
         with self.store.session() as s:
@@ -152,7 +157,10 @@ class Supervisor:
                     error_summary="The opencdm server stopped while this run was in flight; the destination "
                                   "was left as it was before the run.",
                     error_details="WorkerLost: server restart")
-                if spec is not None and sub.sub_jobs:  # an entire-database run: each table's staging
+                if spec is not None and sub.checkpoint:  # a resumable run: its staging waits for a resume
+                    log.warning("recovered orphaned submission=%s job=%s: marked FAILED, staging kept for a resume",
+                                sub.id, sub.job_name)
+                elif spec is not None and sub.sub_jobs:  # an entire-database run: each table's staging
                     for n, table in enumerate(sub.sub_jobs):
                         if table.get("status") not in ("SUCCEEDED", "FAILED"):
                             try:
@@ -252,7 +260,7 @@ class Supervisor:
         return link_store.unsealed_inputs(row, self.box, connectors.get(row.connector_name).sensitive_inputs)
 
     def start_run(self, s, cluster: Cluster, job: Job, user: str, variables: dict | None = None, *,
-                  planned: datetime | None = None) -> Submission:
+                  planned: datetime | None = None, resume: bool = False) -> Submission:
         """Create a BOOTING submission for ``job`` in session ``s``; the run is queued once ``s`` commits.
         ``planned``: the planned time of a run the scheduler starts (``is-execute-auto``, and the
         reference time of its macros). Unknown variables or bad macros raise InvalidInput (a 400)."""
@@ -267,22 +275,50 @@ class Supervisor:
         for connector, config in ((job.from_connector, job.from_config), (job.to_connector, job.to_config)):
             expand.check(connectors.get(connector), flat_inputs(config), {str(k): str(v) for k, v in
                                                                           (variables or {}).items()})
+        taken_up = self._kept_run(s, job, resume)
         sub = submission_store.create(s, job, user, variables or {}, delete_job=options.disposable != "NONE",
                                       auto=planned is not None)
         spec = self._build_spec(s, job, sub, planned)
+        if options.resumable:
+            spec = dataclasses.replace(spec, resumable=True,
+                                       run_id=taken_up.run_id if taken_up is not None else spec.run_id)
         attempts = Attempts(_StoreSink(self.store, sub.id, job.project_id,
                                        position_store.job_key(job.cluster_id, job.name)), options.retries)
         every = self.settings.progress_interval_seconds
 
-        def make() -> Runner | BatchRunner:
+        def make(resumed: Resume | None = None) -> Runner | BatchRunner:
             if job.job_type == "BATCH_JOB":
                 return BatchRunner(spec, rt.backend, attempts, options.concurrent_sub_jobs, report_every=every)
-            return Runner(spec, rt.backend, attempts, report_every=every)
+            return Runner(spec, rt.backend, attempts, report_every=every, resume=resumed)
 
-        runner = make()
+        runner = make(taken_up)
         s.info.setdefault("after_commit", []).append(
             lambda: self._enqueue(rt, runner, make, attempts, options.disposable))
         return sub
+
+    def _kept_run(self, s, job: Job, resume: bool) -> Resume | None:
+        """The job's last run when it failed and kept its staging (``throttlingConfig.resumable``): with
+        ``resume`` the run to take up; otherwise its staging is dropped now, as it will never be used."""
+        last = submission_store.latest(s, job.id)
+        kept = last.checkpoint if last is not None and last.status == st.FAILED else None
+        if resume and not kept:
+            raise InvalidInput(f"Job {job.name} has no failed or stopped run to resume (resuming needs "
+                               "throttlingConfig.resumable=true and a run that kept its staging).", code="Cdm.0014")
+        if not kept:
+            return None
+        last.checkpoint = None
+        if resume:
+            return Resume.of(last.id, kept)
+        stale = dataclasses.replace(self._build_spec(s, job, last), run_id=kept["run_id"])
+        s.info.setdefault("after_commit", []).append(lambda: self._lifecycle.submit(self._abort_orphan, stale))
+        return None
+
+    def drop_kept_run(self, s, job: Job) -> None:
+        """The job goes: the staging its last failed resumable run kept goes too."""
+        try:
+            self._kept_run(s, job, resume=False)
+        except CdmError:  # its links are gone: nothing can be reached to drop
+            log.warning("could not drop the kept staging of job=%s", job.name)
 
     def _start_planned(self, s, cluster: Cluster, job: Job, planned: datetime) -> None:
         """The scheduler's starter: a run of ``job`` for its planned time, started by the job's owner."""

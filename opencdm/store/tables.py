@@ -141,6 +141,8 @@ class Submission(Base):
     error_details: Mapped[str | None] = mapped_column(Text, nullable=True)
     #: The tables of an entire-database run (BATCH_JOB): one entry each with its status and counters.
     sub_jobs: Mapped[list[Any] | None] = mapped_column(nullable=True)
+    #: A resumable run's plan and finished partitions (``engine.checkpoint``), kept while its staging is.
+    checkpoint: Mapped[dict[str, Any] | None] = mapped_column(nullable=True)
 
 
 class JobSchedule(Base):

@@ -38,6 +38,8 @@ class RandomClusterJobsIn(RequestBody):
 
 class StartJobIn(RequestBody):
     variables: dict[str, Any] | None = None
+    #: opencdm extension: take up the job's last failed or stopped run (throttlingConfig.resumable).
+    resume: bool | None = None
 
 
 class LinkIn(Wire):

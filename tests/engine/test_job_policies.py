@@ -204,3 +204,41 @@ def test_incremental_runs_over_three_batches_with_a_failed_run_between(env):
                                                         "checkColumn": "at", "lastValue": "1' OR '1'='1"})
     resp = env.client.request("POST", f"/clusters/{env.cid}/cdm/job", {"jobs": [bad]})
     assert resp.status_code == 400 and "lastValue" in resp.text
+
+
+def test_a_killed_resumable_run_resumes_skipping_finished_partitions(env):
+    from tests.engine.test_runs import job
+    from tests.infra.data import checksums
+
+    body = job("resumable", "slow_big", "resumed_copy", extractors=2, resumable="true")
+    env.client.call("POST", f"/clusters/{env.cid}/cdm/job", {"jobs": [body]})
+    env.client.call("PUT", f"/clusters/{env.cid}/cdm/job/resumable/start")
+    deadline = time.monotonic() + 60
+    while env.status("resumable").get("checkpoint", {}).get("done", 0) < 1:
+        assert time.monotonic() < deadline and env.status("resumable")["status"] == "RUNNING"
+        time.sleep(0.1)
+    env.server.kill()  # SIGKILL with some partitions finished and others in flight
+    env.server.start()
+    env.wait_cluster(env.cid)
+    first = env.status("resumable")
+    assert first["status"] == "FAILED" and first["checkpoint"]["done"] >= 1
+    with psycopg.connect(env.dst) as conn:  # the target was never created: nothing committed
+        assert conn.execute("SELECT to_regclass('public.resumed_copy')").fetchone()[0] is None
+    env.client.call("PUT", f"/clusters/{env.cid}/cdm/job/resumable/start", {"resume": True})
+    second = env.wait("resumable", timeout=60)
+    assert second["status"] == "SUCCEEDED", second
+    assert second["checkpoint"]["resumed-from"] == first["submission-id"]
+    read = second["counters"][COUNTERS]["ROWS_READ"]
+    assert 0 < read < 3000  # the finished partitions were not read again
+    assert checksums(env.dst, "resumed_copy") == checksums(env.src, "big")
+    assert env.stage_tables() == []  # the kept staging was committed, then dropped
+    resp = env.client.request("PUT", f"/clusters/{env.cid}/cdm/job/resumable/start", {"resume": True})
+    assert resp.status_code == 400 and "no failed or stopped run to resume" in resp.text
+    env.wait("resumable")
+    env.client.call("POST", f"/clusters/{env.cid}/cdm/link", {"links": [{
+        "name": "files", "connector-name": "local-file-connector", "link-config-values": group("linkConfig", {})}]})
+    bad = job("notresumable", "big", "x", resumable="true")
+    bad.update({"to-link-name": "files", "to-connector-name": "local-file-connector", "to-config-values": group(
+        "toJobConfig", {"outputDirectory": "o", "outputFormat": "CSV_FILE"})})
+    resp = env.client.request("POST", f"/clusters/{env.cid}/cdm/job", {"jobs": [bad]})
+    assert resp.status_code == 400 and "resumable cannot apply to a local-file-connector" in resp.text

@@ -25,6 +25,7 @@ class GenericJdbcConnector(Connector):
 
     name = "generic-jdbc-connector"
     appends = True
+    resumable = True
     link_config, from_config, to_config = JdbcLink, JdbcFrom, JdbcTo
     records_dirty = True
     macro_inputs = frozenset({"fromJobConfig.schemaName", "fromJobConfig.tableName", "fromJobConfig.whereClause",

@@ -100,6 +100,15 @@ class JdbcLoader(Loader):
                     self._native = d.native_types_ok(conn, schema, self.schema_name, self.stage)
         self._fields = schema
 
+    def reopen(self, schema: pa.Schema) -> None:
+        """A resumed run: the stage and its ledger (the partitions an earlier attempt finished) are there."""
+        self._targets(schema)
+        with self.dialect.connect(LoadFailed, self.label, write=True) as conn:
+            if self.dialect.columns(conn, self.schema_name, self.stage) is None:
+                raise LoadFailed(f"The staging of the run to resume ({self.stage}) is gone; start the job without "
+                                 "resume.")
+        self._fields = schema
+
     def load(self, part: Partition, batches: Iterable[pa.RecordBatch], dirty: DirtyRows | None = None) -> LoadResult:
         if self.dialect.typed_stage:
             rows = self.dialect.load_typed(self.schema_name, self.stage, part.index, batches, dirty)

@@ -18,6 +18,7 @@ from opencdm.errors import LinkError
 class ElasticsearchConnector(Connector):
     name = "elasticsearch-connector"
     appends = True
+    resumable = True
     link_config, from_config, to_config = EsLink, EsFrom, EsTo
     records_dirty = True
     macro_inputs = frozenset({"fromJobConfig.index", "fromJobConfig.queryString", "toJobConfig.index"})

@@ -71,6 +71,13 @@ class EsLoader(Loader):
             es.call("PUT", f"/{self.stage}", {"settings": {"number_of_replicas": 0, "refresh_interval": "-1"},
                                               "mappings": mappings}, failure=LoadFailed)
 
+    def reopen(self, schema: pa.Schema) -> None:
+        """A resumed run: the staging index of the earlier attempt holds its finished partitions."""
+        with self.client() as es:
+            if es.call("GET", f"/{self.stage}/_mapping", missing_ok=True, failure=LoadFailed) is None:
+                raise LoadFailed(f"The staging index of the run to resume ({self.stage}) is gone; start the job "
+                                 "without resume.")
+
     def commit(self, results: Sequence[LoadResult]) -> None:
         target = self.target()
         with self.client() as es:
