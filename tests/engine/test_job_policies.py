@@ -242,3 +242,34 @@ def test_a_killed_resumable_run_resumes_skipping_finished_partitions(env):
         "toJobConfig", {"outputDirectory": "o", "outputFormat": "CSV_FILE"})})
     resp = env.client.request("POST", f"/clusters/{env.cid}/cdm/job", {"jobs": [bad]})
     assert resp.status_code == 400 and "resumable cannot apply to a local-file-connector" in resp.text
+
+
+def test_graceful_cluster_stop_lets_runs_finish_within_delay_time(env):
+    from tests.engine.test_runs import job
+    from tests.infra.data import checksums
+
+    for name, delay, ends in (("patient", -1, "SUCCEEDED"), ("hasty", 1, "FAILED")):
+        cid = env.new_cluster(name)
+        env.client.call("POST", f"/clusters/{cid}/cdm/job", {"jobs": [job(name, "slow_big", f"{name}_copy")]})
+        env.client.call("PUT", f"/clusters/{cid}/cdm/job/{name}/start")
+        deadline = time.monotonic() + 30
+        while env.status(name, cid)["counters"][COUNTERS]["ROWS_READ"] == 0:
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        env.client.call("POST", f"/clusters/{cid}/action", {"stop": {"stopMode": "GRACEFULLY", "delayTime": delay}})
+        assert env.client.call("GET", f"/clusters/{cid}")["status"] == "910"  # new runs refused from now on
+        assert env.wait(name, cid, timeout=60)["status"] == ends
+        env.wait_cluster(cid, "900")
+    assert checksums(env.dst, "patient_copy") == checksums(env.src, "big")
+
+
+def test_scenario_job_runs_as_a_normal_job_and_is_listed_apart(env):
+    body = pg_job("scene", "small", {})
+    body["job_type"] = "SCENARIO_JOB"
+    env.client.call("POST", f"/clusters/{env.cid}/cdm/job", {"jobs": [body]})
+    env.client.call("PUT", f"/clusters/{env.cid}/cdm/job/scene/start")
+    assert env.wait("scene")["status"] == "SUCCEEDED"
+    listed = env.client.call("GET", f"/clusters/{env.cid}/cdm/job/all", query={"jobType": "SCENARIO_JOB"})["jobs"]
+    assert [j["name"] for j in listed] == ["scene"]
+    normal = env.client.call("GET", f"/clusters/{env.cid}/cdm/job/all")["jobs"]
+    assert "scene" not in [j["name"] for j in normal]

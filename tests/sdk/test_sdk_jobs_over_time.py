@@ -38,11 +38,11 @@ def world(tmp_path_factory, pg):
 
 def test_sdk_scheduled_job_runs_by_itself_with_execute_auto(world):
     client, cid = world["client"], world["cid"]
-    start = datetime.now(UTC) - timedelta(seconds=57)  # planned: start + 1 minute, 3 s from now
+    start = (datetime.now(UTC) - timedelta(seconds=57)).replace(microsecond=0)  # planned: start + 1 minute
     job = m.Job(job_type="NORMAL_JOB", name="nightly", from_connector_name="generic-jdbc-connector",
                 to_connector_name="generic-jdbc-connector", from_link_name="src", to_link_name="dst",
                 from_config_values=cv("fromJobConfig", schemaName="public", tableName="orders"),
-                to_config_values=cv("toJobConfig", schemaName="public", tableName="orders_copy",
+                to_config_values=cv("toJobConfig", schemaName="public", tableName="orders_${dateformat(HHmmss)}",
                                     tablePreparation="CREATE_WHEN_NOT_EXIST", shouldClearTable="true"),
                 driver_config_values=m.ConfigValues(configs=[m.Configs(name="schedulerConfig", inputs=[
                     m.Input(name="schedulerConfig.isSchedulerJob", value="true"),
@@ -58,8 +58,9 @@ def test_sdk_scheduled_job_runs_by_itself_with_execute_auto(world):
         assert time.monotonic() < deadline, subs
         time.sleep(0.3)
     assert subs[0].is_execute_auto is True
+    planned = (start + timedelta(minutes=1)).strftime("%H%M%S")  # macros read the planned time, to the second
     with psycopg.connect(world["dst"]) as conn:
-        assert conn.execute("SELECT count(*) FROM orders_copy").fetchone()[0] == 500
+        assert conn.execute(f"SELECT count(*) FROM orders_{planned}").fetchone()[0] == 500
     bad = m.Job(job_type="NORMAL_JOB", name="badsched", from_connector_name="generic-jdbc-connector",
                 to_connector_name="generic-jdbc-connector", from_link_name="src", to_link_name="dst",
                 from_config_values=job.from_config_values, to_config_values=job.to_config_values,
