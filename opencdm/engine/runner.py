@@ -173,7 +173,8 @@ class Runner:
     def _stream(self, extractor, loader, schema, source: str) -> None:
         """Cycles of a stream run: read from the stored positions, load, commit, then store the new
         positions and let the source know (``Extractor.advance``). Nothing is stored for a cycle that did
-        not commit, so its records are read again: a stop, crash or restart neither loses nor skips them."""
+        not commit, so its records are read again: a stop, crash or restart neither loses nor skips them.
+        A one-off run goes on until a cycle finds nothing new; a permanent one until it is stopped."""
         spec = self.spec
         if extractor.permanent and not connectors.get(spec.to.connector).appends:
             raise InvalidInput(f"{spec.to.connector} cannot receive a permanent stream (isPermanency=true).",
@@ -203,7 +204,7 @@ class Runner:
             self._base = self.counters
             own, cycle = True, cycle + 1
             log.info("stream cycle submission=%s cycle=%s rows=%s", spec.submission_id, cycle, moved)
-            if not extractor.permanent:
+            if not extractor.permanent and not moved:  # a one-off run ends once it has caught up
                 return
             if not moved:  # nothing new: wait a moment (stoppable) before the next poll
                 deadline = time.monotonic() + STREAM_IDLE_SECONDS

@@ -64,6 +64,9 @@ def test_emulator_postgresql_to_index_rerun_replaces_with_primary_key(search_ser
         docs = _docs(search_server, index)
         assert len(docs) == 1200
     assert docs["7"] == {"id": 7, "name": "item 7", "price": "1.75", "seen": "2026-01-01T07:00:00"}
+    back = ES.extractor(search_server.link_inputs(), {"fromJobConfig.index": index}, CTX)  # decimals as text
+    rows = {r["id"]: r for p in back.partitions(2) for b in back.extract(p) for r in b.to_pylist()}
+    assert back.schema().field("price").type == pa.float64() and rows[7]["price"] == 1.75 and len(rows) == 1200
     assert not [i for i in _indexes(search_server) if i.startswith(esload.STAGE_PREFIX)]
 
 

@@ -122,3 +122,19 @@ def test_tansu_permanent_job_into_files_is_refused_at_creation(env, kafka_broker
                  "to-config-values": group("toJobConfig", {"outputDirectory": "out", "outputFormat": "CSV_FILE"})})
     resp = env.client.request("POST", f"/clusters/{env.cid}/cdm/job", {"jobs": [body]})
     assert resp.status_code == 400 and "cannot receive a permanent stream" in resp.text
+
+
+def test_tansu_one_off_run_reads_until_caught_up_not_one_poll_interval(env, kafka_broker):
+    """A non-permanent run used to stop after maxPollInterval seconds and end SUCCEEDED with part of the
+    topic: it must read until it has caught up."""
+    topic, table = f"o{uuid.uuid4().hex[:8]}", "caught_up"
+    kafka_broker.create_topic(topic, 1)
+    kafka_broker.produce(topic, [f"{i},n{i}" for i in range(150_000)])
+    make_table(env, table)
+    env.client.call("POST", f"/clusters/{env.cid}/cdm/job", {"jobs": [kafka_job(
+        "oneoff", topic, table, maxPollInterval="1", maxPollRecords="500")]})
+    env.client.call("PUT", f"/clusters/{env.cid}/cdm/job/oneoff/start")
+    assert env.wait("oneoff", timeout=120)["status"] == "SUCCEEDED"
+    with psycopg.connect(env.dst) as conn:
+        assert conn.execute(f"SELECT count(*), count(DISTINCT id), min(id), max(id) FROM {table}").fetchone() == \
+            (150_000, 150_000, 0, 149_999)

@@ -97,6 +97,16 @@ def _fields(props: dict, prefix: str, split: bool) -> Iterator[tuple[str, pa.Dat
             yield f"{prefix}{name}", FIELD_TYPES.get(kind, pa.string())
 
 
+def _number(value: Any, t: pa.DataType) -> Any:
+    """``"31448.41"`` in a numeric field as Elasticsearch indexes it (``coerce``, on by default)."""
+    if not isinstance(value, str):
+        return value
+    try:
+        return int(value) if pa.types.is_integer(t) else float(value)
+    except ValueError:
+        return value  # not a number: the array conversion names the field
+
+
 def _value(source: dict, name: str, split: bool) -> Any:
     if name in source or not split:
         return source.get(name)
@@ -132,6 +142,8 @@ def _arrays(sources: list[dict], schema: pa.Schema, split: bool) -> pa.RecordBat
         values = [_value(s, f.name, split) for s in sources]
         if pa.types.is_string(f.type):
             values = [v if v is None or isinstance(v, str) else json.dumps(v, ensure_ascii=False) for v in values]
+        elif (pa.types.is_integer(f.type) or pa.types.is_floating(f.type)) and any(isinstance(v, str) for v in values):
+            values = [_number(v, f.type) for v in values]  # numeric text: the cluster coerced it, so do we
         try:
             arrays.append(pa.array(values, f.type))
         except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError) as exc:

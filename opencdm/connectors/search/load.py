@@ -19,13 +19,14 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import json
+import re
 import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 import pyarrow as pa
 
-from opencdm.connectors.arrow import renamed
+from opencdm.connectors.arrow import field_type, renamed
 from opencdm.connectors.base import ConnectorContext, DirtyRows, Inputs, Loader, LoadResult, Partition
 from opencdm.connectors.search.client import SearchClient
 from opencdm.connectors.search.options import EsLink, EsTo
@@ -168,16 +169,21 @@ class EsLoader(Loader):
 
 
 def _mapping(schema: pa.Schema) -> dict[str, Any]:
-    """Explicit field types for what is not text; text fields are left to the cluster's dynamic mapping."""
+    """Explicit field types for what is not text (numbers a source carries as exact text, such as
+    PostgreSQL numerics, are ``double`` fields whose documents keep the exact text); text fields are
+    left to the cluster's dynamic mapping."""
     props: dict[str, Any] = {}
     for f in schema:
-        t = f.type
+        t, declared = f.type, (field_type(f) or "").lower()
         kind = ("long" if pa.types.is_integer(t) else "double" if pa.types.is_floating(t) or pa.types.is_decimal(t)
-                else "boolean" if pa.types.is_boolean(t) else "date" if pa.types.is_temporal(t) and not
-                pa.types.is_time(t) else None)
+                or _EXACT.match(declared) else "boolean" if pa.types.is_boolean(t) else "date"
+                if (pa.types.is_temporal(t) and not pa.types.is_time(t)) else None)
         if kind:
             props[f.name] = {"type": kind}
     return props
+
+
+_EXACT = re.compile(r"\s*(numeric|decimal|number)\b")
 
 
 def _json(value: Any) -> Any:
