@@ -34,7 +34,8 @@ class DisClient:
         netloc = f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
         self.base = f"{url.scheme}://{netloc}"
         self.link = link
-        self.http = httpx.Client(timeout=timeout, headers={"host": self.host_header})
+        self.http = httpx.Client(timeout=timeout, headers={"host": self.host_header},
+                                 verify=url.scheme == "https")  # no CA bundle to load for plain http
 
     def close(self) -> None:
         self.http.close()
