@@ -183,6 +183,11 @@ class Extractor(ABC):
         """Worker side, after ``extract`` ended: where the partition stopped (the next record to read)."""
         return None
 
+    def more(self, part: Partition) -> bool:
+        """Worker side, after ``extract`` ended: whether it stopped at its cycle's limit with records
+        left to read (a one-off stream run then runs another cycle) rather than having caught up."""
+        return False
+
     def advance(self, positions: Mapping[str, Any]) -> None:
         """Server side, after the destination committed up to ``positions`` (Kafka: commit the group's offsets)."""
 

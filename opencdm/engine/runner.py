@@ -192,6 +192,8 @@ class Runner:
             else:
                 loader.appending()
             loader.prepare(schema)
+            if cycle == 0:
+                self._negotiate(extractor, loader)
             results = self._execute(parts, None)
             if self.control.cancelled():
                 raise Cancelled("The run was stopped.")
@@ -204,7 +206,7 @@ class Runner:
             self._base = self.counters
             own, cycle = True, cycle + 1
             log.info("stream cycle submission=%s cycle=%s rows=%s", spec.submission_id, cycle, moved)
-            if not extractor.permanent and not moved:  # a one-off run ends once it has caught up
+            if not extractor.permanent and not any(r.more for r in results):  # a one-off run ends once caught up
                 return
             if not moved:  # nothing new: wait a moment (stoppable) before the next poll
                 deadline = time.monotonic() + STREAM_IDLE_SECONDS

@@ -66,6 +66,8 @@ class PartitionResult:
     load: LoadResult | None = None
     #: Where a stream partition stopped (``Extractor.position``); None for other sources.
     position: dict[str, Any] | None = None
+    #: The stream partition stopped at its cycle's limit, not caught up (``Extractor.more``).
+    more: bool = False
 
 
 @dataclass

@@ -140,6 +140,7 @@ def run_partition(task: PartitionTask, control: RunControl) -> PartitionResult:
         result.rows_read += unread.count
     position = extractor.position(part)
     result.position = dict(position) if position is not None else None
+    result.more = extractor.more(part)
     report(force=True)
     return result
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from opencdm.connectors.base import ConnectorContext, DirtyRows, Inputs, Partition
+from opencdm.connectors.base import Chunk, ConnectorContext, DirtyRows, Inputs, Partition
 from opencdm.connectors.dis.client import DisClient
 from opencdm.connectors.dis.options import DisFrom, DisLink
 from opencdm.connectors.streams.records import Layout
@@ -44,6 +44,7 @@ class DisExtractor(StreamSource):
         self.dis = DisLink.parse(link)
         self.cfg = DisFrom.parse(job, self.dis)
         self._last: dict[str, str] = {}
+        self._more: set[str] = set()
 
     def client(self) -> DisClient:
         return DisClient(self.dis, self.ctx)
@@ -90,22 +91,42 @@ class DisExtractor(StreamSource):
     def extract(self, part: Partition, dirty: DirtyRows | None = None) -> Iterator[pa.RecordBatch]:
         assert isinstance(part, Shard)
         schema = self.cfg.records.schema(part.layout)
+        for records in self._reads(part):
+            yield self.cfg.records.batch(records, schema, dirty)
+
+    def native_format(self) -> str | None:
+        return self.cfg.records.native_format()
+
+    def native_stream(self, part: Partition) -> Iterator[Chunk]:
+        assert isinstance(part, Shard)
+        for records in self._reads(part):
+            yield self.cfg.records.chunk(records)
+
+    def _reads(self, part: Shard) -> Iterator[list[bytes]]:
+        """The shard's record data, a GetRecords at a time, until idle or the cycle's time is up."""
         with self.client() as client:
             if part.after is not None:
                 cursor = client.cursor(self.cfg.stream, part.shard, "AFTER_SEQUENCE_NUMBER", part.after)
             else:
                 cursor = client.cursor(self.cfg.stream, part.shard, part.cursor)
             started = idle_since = time.monotonic()
-            while cursor and time.monotonic() - started < CYCLE_SECONDS:
+            while cursor:
+                if time.monotonic() - started >= CYCLE_SECONDS:
+                    self._more.add(part.shard)  # the cycle's time is up, not the records
+                    break
                 records, cursor = client.records(cursor, self.cfg.max_poll_records)
                 if records:
                     self._last[part.shard] = str(records[-1]["sequence_number"])
                     idle_since = time.monotonic()
-                    yield self.cfg.records.batch([base64.b64decode(r["data"]) for r in records], schema, dirty)
+                    yield [base64.b64decode(r["data"]) for r in records]
                 elif time.monotonic() - idle_since >= IDLE:
                     break
                 else:
                     time.sleep(0.2)
+
+    def more(self, part: Partition) -> bool:
+        assert isinstance(part, Shard)
+        return part.shard in self._more
 
     def position(self, part: Partition) -> Mapping[str, Any] | None:
         assert isinstance(part, Shard)

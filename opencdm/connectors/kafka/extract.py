@@ -17,7 +17,7 @@ from typing import Any
 import pyarrow as pa
 from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, KafkaError, KafkaException, TopicPartition
 
-from opencdm.connectors.base import ConnectorContext, DirtyRows, Inputs, Partition
+from opencdm.connectors.base import Chunk, ConnectorContext, DirtyRows, Inputs, Partition
 from opencdm.connectors.kafka.options import KafkaFrom, KafkaLink
 from opencdm.connectors.streams.records import Layout
 from opencdm.connectors.streams.source import StreamSource
@@ -41,6 +41,7 @@ class KafkaExtractor(StreamSource):
         self.kafka = KafkaLink.parse(link, dms)
         self.cfg = KafkaFrom.parse(job, self.kafka)
         self._next: dict[str, int] = {}
+        self._more: set[str] = set()
 
     def consumer(self, group: str | None = None) -> Consumer:
         conf = self.kafka.client_config(self.ctx)
@@ -103,14 +104,29 @@ class KafkaExtractor(StreamSource):
     def extract(self, part: Partition, dirty: DirtyRows | None = None) -> Iterator[pa.RecordBatch]:
         assert isinstance(part, TopicSlice)
         schema = self.cfg.records.schema(part.layout)
+        for values in self._polls(part):
+            yield self.cfg.records.batch(values, schema, dirty)
+
+    def native_format(self) -> str | None:
+        return self.cfg.records.native_format()
+
+    def native_stream(self, part: Partition) -> Iterator[Chunk]:
+        assert isinstance(part, TopicSlice)
+        for values in self._polls(part):
+            yield self.cfg.records.chunk(values)
+
+    def _polls(self, part: TopicSlice) -> Iterator[list[bytes]]:
+        """The partition's record values, a poll at a time, until idle or the cycle's time is up."""
         key = f"{part.topic}:{part.partition}"
         with _closing(self.consumer()) as consumer:
             consumer.assign([TopicPartition(part.topic, part.partition, part.start)])
             started = idle_since = time.monotonic()
-            while time.monotonic() - started < self.cfg.max_poll_interval:
-                messages = consumer.consume(self.cfg.max_poll_records, timeout=0.5)
+            while True:
+                if time.monotonic() - started >= self.cfg.max_poll_interval:
+                    self._more.add(key)  # the cycle's time is up, not the records
+                    break
                 values = []
-                for msg in messages:
+                for msg in consumer.consume(self.cfg.max_poll_records, timeout=0.5):
                     err = msg.error()
                     if err is not None:
                         if err.code() == KafkaError._PARTITION_EOF:
@@ -120,7 +136,7 @@ class KafkaExtractor(StreamSource):
                     self._next[key] = msg.offset() + 1
                 if values:
                     idle_since = time.monotonic()
-                    yield self.cfg.records.batch(values, schema, dirty)
+                    yield values
                 elif time.monotonic() - idle_since >= IDLE:
                     break
 
@@ -130,6 +146,10 @@ class KafkaExtractor(StreamSource):
         if key in self._next:
             return {key: self._next[key]}
         return {key: part.start} if part.start >= 0 else None
+
+    def more(self, part: Partition) -> bool:
+        assert isinstance(part, TopicSlice)
+        return f"{part.topic}:{part.partition}" in self._more
 
     def advance(self, positions: Mapping[str, Any]) -> None:
         if not self.cfg.group:

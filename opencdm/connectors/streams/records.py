@@ -29,7 +29,8 @@ import pyarrow.csv as pacsv
 
 from opencdm.connectors import config
 from opencdm.connectors.arrow import POSITIONAL_KEY
-from opencdm.connectors.base import DirtyRows, Inputs
+from opencdm.connectors.base import Chunk, DirtyRows, Inputs
+from opencdm.connectors.formats import csv as csvfmt
 from opencdm.errors import ExtractFailed, InvalidInput
 
 BINARY, CSV, JSON = "BINARY", "CSV", "JSON"
@@ -93,6 +94,17 @@ class RecordFormat:
     def schema(self, layout: Layout) -> pa.Schema:
         meta = {POSITIONAL_KEY: b"true"} if self.kind == CSV and not self.columns else {}
         return pa.schema([(name, KINDS[kind]) for name, kind in layout], metadata=meta)
+
+    def native_format(self) -> str | None:
+        """CSV records can pass as CSV text to a loader that reads it itself (PostgreSQL's COPY): the
+        descriptor of ``formats.csv``, or None (other formats, separators of several characters)."""
+        if self.kind != CSV or len(self.separator) != 1 or self.separator in "\r\n\"":
+            return None
+        return f"{csvfmt.NATIVE_PREFIX};delimiter={ord(self.separator)};encoding=utf-8"
+
+    def chunk(self, records: list[bytes]) -> Chunk:
+        """``records`` as one piece of that CSV text: a line each."""
+        return Chunk(b"\n".join(r.rstrip(b"\r\n") for r in records) + b"\n", len(records))
 
     def split(self, record: bytes) -> list[str]:
         text = record.decode("utf-8", "replace").rstrip("\r\n")
