@@ -23,9 +23,9 @@ same way (``run.measure`` over its process tree). Cases, tools interleaved run b
   exercised)) produced untimed to a topic of 2 partitions (id % 2), copied into ``dst``'s
   ``bench.kafka_orders (id bigint, qty int, price numeric(12,2), note text)``, re-created empty without
   index before every tool. ``opencdm``: ``kafka-connector`` (``dataFormat=CSV``, ``EARLIEST``, a fresh
-  ``groupId`` per run so it reads from the start, ``maxPollInterval=3600`` (``--kafka-max-poll-interval``)
-  so the one cycle of a non-permanent run reads the whole topic: the default 10 s ends it after 10 s,
-  whatever is left) -> jdbc ``DO_NOTHING``. ``confluent-copy``: one confluent-kafka consumer in ``assign``
+  ``groupId`` per run so it reads from the start, ``maxPollInterval`` opencdm's default 10 s
+  (``--kafka-max-poll-interval``): a cycle commits at most every 10 s and the run goes on until caught up)
+  -> jdbc ``DO_NOTHING``. ``confluent-copy``: one confluent-kafka consumer in ``assign``
   mode on both partitions, ``consume(10000)``, the record values written as they are into ``psycopg``
   ``COPY ... FROM STDIN (FORMAT csv)``, one transaction, then the offsets committed to its group. Both end
   a partition after 1 s without a record (opencdm's ``IDLE``; Tansu's high watermarks are wrong, so
@@ -43,9 +43,8 @@ same way (``run.measure`` over its process tree). Cases, tools interleaved run b
 * ``es-pg`` - an index of the same documents (written untimed by the ``bulk`` loader) -> ``dst``'s
   ``bench.orders``, empty without index (bench-peers' target DDL). ``opencdm``: ``elasticsearch-connector``
   (a sliced scroll per partition, ``numExtractors`` x 2 slices, 1,000 documents a page) -> jdbc
-  ``DO_NOTHING``, with ``fromJobConfig.columnList`` naming ``amount:string``: the index maps amount as
-  ``double`` but its documents hold the decimal as text (as opencdm's own writer sends it), and without
-  the list the run fails on the first document. ``scroll-copy``: one scroll of size 1000 -> ``psycopg``
+  ``DO_NOTHING``, columns from the index mapping (``amount`` a ``double`` whose documents hold the
+  decimal as text, as opencdm's own writer sends it; read back as the cluster coerces it). ``scroll-copy``: one scroll of size 1000 -> ``psycopg``
   ``COPY`` (``write_row``). Verified with ``checksum.sql`` against the source rows.
 * ``pg-dis`` - ``bench.orders`` -> a new DIS stream of 2 partitions per run, one record per row: the
   values joined by ``,`` (NULL as empty, decimals and dates as text: opencdm's ``LineFormat``).
@@ -284,10 +283,6 @@ CREATE TABLE bench.kafka_src AS SELECT id, customer_id % 1000 AS qty, coalesce(a
 KAFKA_SUM = ("SELECT count(*), sum(id), sum(qty), sum(price), count(note), sum(length(note)), "
              "sum(('x' || substr(md5(note), 1, 8))::bit(32)::int::bigint) FROM {}")
 ES_SOURCE_INDEX = "orders_src"
-#: es-pg's fromJobConfig.columnList: the index mapping says amount is a double, but its documents hold the
-#: decimal as text (as opencdm's own elasticsearch-connector writes it), which the mapping's type refuses
-ES_COLUMN_LIST = ("id:long&customer_id:integer&amount:string&note:string&code:string&created_at:date&"
-                  "ship_date:date&is_paid:boolean")
 
 
 # -- servers ----------------------------------------------------------------------------------------
@@ -584,7 +579,7 @@ def opencdm_job(b: StreamBench, case: str, target: str) -> tuple[str, str, dict[
         return "src", "es", {"schemaName": "bench", "tableName": b.es_table.split(".")[1]}, \
             {"index": target, "primaryKey": "id"}
     if case == "es-pg":
-        return "es", "dst", {"index": target, "columnList": ES_COLUMN_LIST}, \
+        return "es", "dst", {"index": target}, \
             {"schemaName": "bench", "tableName": "orders", "tablePreparation": "DO_NOTHING"}
     if case == "pg-dis":
         return "src", "dis", {"schemaName": "bench", "tableName": "orders"}, {"streamName": target, "separator": ","}
@@ -652,7 +647,6 @@ def es_pg(b: StreamBench) -> dict[str, Callable[[int], dict]]:
         b.fresh_target()
         b.quiesce()
         m = b.opencdm("es-pg", *opencdm_job(b, "es-pg", index))
-        m["note"] = "fromJobConfig.columnList with amount:string (without it the run fails, see the README)"
         check_es_table(b, m)
         return m
 
@@ -803,9 +797,9 @@ def main() -> None:
     ap.add_argument("--es-rows", type=int, default=50_000,
                     help="rows of the pg-es and es-pg cases (the first of bench.orders; 0: --rows): osmem-server "
                          "indexes only ~1,500-3,000 documents/s here")
-    ap.add_argument("--kafka-max-poll-interval", default="3600",
-                    help="fromJobConfig.maxPollInterval of the kafka-pg job (opencdm's default 10 ends a "
-                         "non-permanent run's only cycle after 10 s, whatever is left)")
+    ap.add_argument("--kafka-max-poll-interval", default="10",
+                    help="fromJobConfig.maxPollInterval of the kafka-pg job (seconds a cycle reads before it "
+                         "commits; a one-off run runs cycles until caught up)")
     ap.add_argument("--kafka-max-poll-records", type=int, default=0,
                     help="fromJobConfig.maxPollRecords of the kafka-pg job (records per poll and per batch; "
                          "0: opencdm's default, 1000)")
