@@ -8,4 +8,5 @@ pytest_plugins = [
     "tests.infra.search",
     "tests.infra.dis",
     "tests.infra.kafka",
+    "tests.infra.dask",
 ]

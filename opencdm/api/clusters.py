@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import uuid
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Body
 from fastapi.responses import JSONResponse
 
 from opencdm.api import views
 from opencdm.api.deps import CallerDep, StoreDep, SupervisorDep
+from opencdm.clusters.base import DASK_TAG, dask_address
+from opencdm.connectors import egress
 from opencdm.errors import Conflict, InvalidInput
 from opencdm.store import clusters as cluster_store
 from opencdm.store import submissions as submission_store
@@ -50,6 +53,7 @@ def create_cluster(project_id: str, body: CreateClusterIn, caller: CallerDep, st
     settings = spec.model_dump(exclude={"instances", "name"}, exclude_none=True)
     if spec.instances:
         settings["availability_zone"] = spec.instances[0].availability_zone
+    _check_dask(dask_address(settings), supervisor.context(project_id))
     quota = supervisor.settings.max_clusters_per_project
     with store.session() as s:
         if len(cluster_store.list_(s, project_id)) >= quota:
@@ -63,6 +67,18 @@ def create_cluster(project_id: str, body: CreateClusterIn, caller: CallerDep, st
         "datastore": {"type": "cdm", "version": views.CDM_VERSION},
         "instances": [{"id": f"{cid}-node-1", "name": f"{name}-node-1", "type": "cdm", "shard_id": "dn-1"}],
     })
+
+
+def _check_dask(address: str | None, ctx) -> None:
+    """A Dask-bound cluster (system tag ``opencdm.dask-scheduler``): ``tcp://host:port`` or ``tls://host:port``,
+    a host the server may reach (``OPENCDM_LINK_EGRESS_ALLOW``)."""
+    if address is None:
+        return
+    url = urlsplit(address)
+    if url.scheme not in ("tcp", "tls") or not url.hostname or not url.port or url.path not in ("", "/"):
+        raise InvalidInput(f"The {DASK_TAG} system tag must be a Dask scheduler address such as tcp://host:8786, "
+                           f"got {address[:100]!r}.", code="Cdm.0014")
+    egress.address(url.hostname, url.port, ctx, f"cluster.sys_tags {DASK_TAG}")
 
 
 @router.delete("/clusters/{cluster_id}", status_code=202)

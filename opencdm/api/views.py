@@ -46,7 +46,8 @@ def cluster(c: Cluster, detail: bool = False) -> dict[str, Any]:
     settings = c.settings or {}
     flavor = FLAVORS.get(c.flavor_id, FLAVORS[DEFAULT_FLAVOR])
     out: dict[str, Any] = {
-        "id": c.id, "name": c.name, "status": c.status, "statusDetail": STATUS_DETAIL.get(c.status, "Unknown"),
+        "id": c.id, "name": c.name, "status": c.status,
+        "statusDetail": settings.get("statusDetail") or STATUS_DETAIL.get(c.status, "Unknown"),
         "isFrozen": "0", "created": iso(c.created), "updated": iso(c.updated),
         "datastore": {"type": "cdm", "version": CDM_VERSION}, "flavorName": flavor[0],
         "azName": settings.get("availability_zone") or "local", "dbuser": "cdm", "recentEvent": 0,

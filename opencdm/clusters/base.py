@@ -6,6 +6,18 @@ import concurrent.futures
 from typing import Protocol
 
 
+#: The system tag that binds a cluster to a Dask scheduler (``cluster.sys_tags`` on create).
+DASK_TAG = "opencdm.dask-scheduler"
+
+
+def dask_address(settings: dict | None) -> str | None:
+    """The Dask scheduler address a cluster was created with (its ``sys_tags``), or None: a local pool."""
+    for tag in (settings or {}).get("sys_tags") or []:
+        if isinstance(tag, dict) and tag.get("key") == DASK_TAG:
+            return str(tag.get("value") or "").strip() or None
+    return None
+
+
 class RunControl(Protocol):
     """Shared between the server-side runner and the workers of one run. Must pickle."""
 

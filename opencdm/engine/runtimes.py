@@ -18,7 +18,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from opencdm.clusters.base import ClusterBackend
+from opencdm.clusters.base import ClusterBackend, dask_address
 from opencdm.clusters.local import LocalBackend
 from opencdm.store import clusters as cluster_store
 from opencdm.store.db import Store
@@ -31,6 +31,10 @@ def workers_for(flavor_id: str) -> int:
     """One worker per flavor vCPU, but never more than twice this machine's cores."""
     vcpus = FLAVORS.get(flavor_id, FLAVORS[DEFAULT_FLAVOR])[1]
     return max(1, min(vcpus, 2 * (os.cpu_count() or 1)))
+
+
+#: How often a Dask cluster's status follows its scheduler (200 with workers, else 300).
+DASK_REFRESH_SECONDS = 2.0
 
 
 @dataclass
@@ -107,12 +111,33 @@ class Runtimes:
             with self.store.session() as s:
                 if not cluster_store.exists(s, cluster_id):  # deleted meanwhile
                     return
+            with self.store.session() as s:
+                address = dask_address(cluster_store.settings_of(s, cluster_id))
             if cluster_id not in self._runtimes:
-                backend = LocalBackend(workers_for(flavor_id), str(self.settings.control_root), self.worker_init)
-                capacity = self.settings.max_concurrent_runs or 2 * backend.workers
+                if address:
+                    from opencdm.clusters.dask import DaskBackend  # imports distributed: only when used
+
+                    backend = DaskBackend(address, self.worker_init)
+                else:
+                    backend = LocalBackend(workers_for(flavor_id), str(self.settings.control_root), self.worker_init)
+                capacity = self.settings.max_concurrent_runs or 2 * (2 if address else backend.workers)
                 self._runtimes[cluster_id] = ClusterRuntime(
                     backend, ThreadPoolExecutor(capacity, thread_name_prefix=f"run-{cluster_id[:8]}"))
-            self._set_status(cluster_id, cluster_store.RUNNING, generation)
+            rt = self._runtimes[cluster_id]
+            if not address:
+                self._set_status(cluster_id, cluster_store.RUNNING, generation)
+        if address:  # a Dask cluster is 200 only while its scheduler answers with workers (asked unlocked)
+            self._refresh(cluster_id, rt, generation)
+
+    def _refresh(self, cluster_id: str, rt: ClusterRuntime, generation: int | None = None) -> None:
+        """A Dask cluster's status from its scheduler: 200 with workers, else 300 with the reason."""
+        ok, detail = rt.backend.status()
+        with self._lock:
+            if generation is not None and self._generation.get(cluster_id) != generation:
+                return
+            with self.store.session() as s:
+                cluster_store.set_status(s, cluster_id, cluster_store.RUNNING if ok else cluster_store.FAILED,
+                                         detail=detail)
 
     def _retire(self, cluster_id: str, status: str | None) -> tuple[ClusterRuntime | None, int]:
         """Take the cluster's runtime out of service: new runs are refused from here on."""
@@ -180,14 +205,24 @@ class Runtimes:
             wind_down(rt)
 
     def _reap(self) -> None:
-        """Stop the workers of clusters that have been idle long enough."""
+        """Stop the workers of clusters that have been idle long enough; refresh Dask clusters' status."""
         idle = self.settings.worker_idle_seconds
-        while not self._closed.wait(max(0.5, min(idle / 4, 15.0))):
+        last_refresh = 0.0
+        while not self._closed.wait(max(0.5, min(idle / 4, DASK_REFRESH_SECONDS))):
             for rt in self.all():
                 try:
                     rt.backend.release_idle(idle)
                 except Exception:  # a pool that broke on its own; the next run starts a new one
                     log.warning("could not stop idle workers", exc_info=True)
+            if time.monotonic() - last_refresh >= DASK_REFRESH_SECONDS:
+                last_refresh = time.monotonic()
+                with self._lock:
+                    dask = [(cid, rt) for cid, rt in self._runtimes.items() if hasattr(rt.backend, "status")]
+                for cluster_id, rt in dask:
+                    try:
+                        self._refresh(cluster_id, rt)
+                    except Exception:
+                        log.warning("could not refresh the status of Dask cluster %s", cluster_id, exc_info=True)
 
 
 def wind_down(rt: ClusterRuntime | None, *, drain: float | None = 0, until: Callable[[], bool] = lambda: False) -> None:

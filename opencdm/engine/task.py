@@ -124,8 +124,8 @@ def run_partition(task: PartitionTask, control: RunControl) -> PartitionResult:
         else:
             result.load = loader.load(part, consume(), dirty=sink)
     except Exception as exc:
-        if failure[0] is not None:
-            raise failure[0] from exc
+        if failure[0] is not None:  # the real cause; chained to what the loader made of it, never in a loop
+            raise failure[0] from (None if _in_chain(failure[0], exc) else exc)
         if isinstance(exc, CdmError):
             raise
         raise LoadFailed(f"Data loading exception. Cause: {exc}.") from exc
@@ -144,6 +144,17 @@ def run_partition(task: PartitionTask, control: RunControl) -> PartitionResult:
     report(force=True)
     return result
 
+
+
+def _in_chain(error: BaseException, exc: BaseException) -> bool:
+    """Whether ``error`` is ``exc`` or one of its causes (chaining it to ``exc`` would make a loop)."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        if exc is error:
+            return True
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return False
 
 
 def warm() -> None:

@@ -47,11 +47,22 @@ def create(session: Session, project_id: str, name: str, flavor_id: str, setting
     return row
 
 
-def set_status(session: Session, cluster_id: str, status: str) -> None:
+def set_status(session: Session, cluster_id: str, status: str, detail: str | None = None) -> None:
+    """Set the status; ``detail`` (a Dask cluster's scheduler state) is shown as ``statusDetail``."""
     row = session.get(Cluster, cluster_id)
-    if row is not None:
+    if row is not None and (row.status != status or detail != (row.settings or {}).get("statusDetail")):
         row.status = status
         row.updated = now_ms()
+        settings = dict(row.settings or {})
+        settings.pop("statusDetail", None)
+        if detail:
+            settings["statusDetail"] = detail
+        row.settings = settings
+
+
+def settings_of(session: Session, cluster_id: str) -> dict:
+    row = session.get(Cluster, cluster_id)
+    return dict(row.settings or {}) if row is not None else {}
 
 
 def require_running(row: Cluster) -> None:

@@ -1,0 +1,113 @@
+"""Clusters on Dask distributed through the official huaweicloudsdkcdm client and a real server: a cluster
+bound to a real Dask scheduler (tests/infra/dask.py: scheduler and worker processes on loopback, each
+worker in a directory of its own) by the system tag ``opencdm.dask-scheduler``; relational and file
+jobs on it; the random-cluster call spreading jobs over a local and a Dask cluster, each copy exact;
+the cluster's status following its scheduler."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+from huaweicloudsdkcdm.v1 import model as m
+
+from tests.infra.data import checksums, make_empty_like, make_mixed_table
+from tests.infra.server import make_server, sdk_client
+from tests.sdk.test_sdk_operations import cv, link_body, pg_job, wait_cluster, wait_job
+
+PROJECT = "d45cd45cd45cd45cd45cd45cd45cd45c"
+FLAVOR = "a79fd5ae-1833-448a-88e8-3ea2b913e1f6"
+
+
+def cluster_body(name: str, scheduler: str | None = None) -> m.CdmCreateClusterReq:
+    tags = [m.SysTags(key="opencdm.dask-scheduler", value=scheduler)] if scheduler else None
+    return m.CdmCreateClusterReq(cluster=m.CdmCreateClusterReqCluster(
+        name=name, vpc_id="v", sys_tags=tags, instances=[m.Instance(
+            availability_zone="z", flavor_ref=FLAVOR, type="cdm", nics=[m.Nics(security_group_id="s", net_id="n")])]))
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory, pg, dask_cluster):
+    src, dst = pg.create_database(), pg.create_database()
+    make_mixed_table(pg.dsn(src), "orders", 4000)
+    server = make_server(tmp_path_factory.mktemp("sdk-dask"))
+    server.start()
+    try:
+        client = sdk_client(server, PROJECT, *server.credentials(PROJECT))
+        local = client.create_cluster(m.CreateClusterRequest(body=cluster_body("local"))).id
+        dask = client.create_cluster(m.CreateClusterRequest(body=cluster_body("dask", dask_cluster.address))).id
+        for cid in (local, dask):
+            wait_cluster(client, cid, "200")
+            client.create_link(m.CreateLinkRequest(cluster_id=cid, body=link_body("src", pg.link_inputs(src))))
+            client.create_link(m.CreateLinkRequest(cluster_id=cid, body=link_body("dst", pg.link_inputs(dst))))
+        yield {"client": client, "local": local, "dask": dask, "src": pg.dsn(src), "dst": pg.dsn(dst),
+               "server": server}
+    finally:
+        server.stop()
+
+
+def test_dask_cluster_runs_relational_and_file_jobs(world, dask_cluster):
+    c, dask = world["client"], world["dask"]
+    detail = c.show_cluster_detail(m.ShowClusterDetailRequest(cluster_id=dask))
+    assert detail.status == "200" and "workers" in json.loads(detail.raw_content)["statusDetail"]
+    make_empty_like(world["dst"], "on_dask")
+    c.create_job(m.CreateJobRequest(cluster_id=dask, body=m.CdmCreateJobJsonReq(jobs=[
+        pg_job("rel", "orders", "on_dask", extractors=2)])))
+    c.start_job(m.StartJobRequest(cluster_id=dask, job_name="rel", body=m.CdmStartJobReq()))
+    assert wait_job(c, dask, "rel").status == "SUCCEEDED"
+    assert checksums(world["dst"], "on_dask") == checksums(world["src"], "orders")
+    assert "run start" in world["server"].log_text()
+    c.create_link(m.CreateLinkRequest(cluster_id=dask, body=m.CdmCreateAndUpdateLinkReq(links=[m.Links(
+        name="files", connector_name="local-file-connector", enabled=True,
+        link_config_values=m.LinksLinkconfigvalues(configs=[m.Configs(name="linkConfig", inputs=[])]))])))
+    job = m.Job(job_type="NORMAL_JOB", name="tofiles", from_connector_name="generic-jdbc-connector",
+                to_connector_name="local-file-connector", from_link_name="src", to_link_name="files",
+                from_config_values=cv("fromJobConfig", schemaName="public", tableName="orders"),
+                to_config_values=cv("toJobConfig", outputDirectory="dask_out", outputFormat="CSV_FILE",
+                                    firstRowAsHeader="true"),
+                driver_config_values=m.ConfigValues(configs=[m.Configs(name="throttlingConfig", inputs=[
+                    m.Input(name="throttlingConfig.numExtractors", value="2")])]))
+    c.create_job(m.CreateJobRequest(cluster_id=dask, body=m.CdmCreateJobJsonReq(jobs=[job])))
+    c.start_job(m.StartJobRequest(cluster_id=dask, job_name="tofiles", body=m.CdmStartJobReq()))
+    sub = wait_job(c, dask, "tofiles")
+    assert sub.status == "SUCCEEDED"
+    out = world["server"].data_dir / "projects" / PROJECT / "dask_out"
+    lines = sum(len(f.read_text().splitlines()) - 1 for f in out.iterdir() if not f.name.startswith("."))
+    assert lines == 4000
+
+
+def test_random_cluster_call_spreads_jobs_over_local_and_dask(world):
+    c = world["client"]
+    jobs = []
+    for i in range(14):
+        make_empty_like(world["dst"], f"spread_{i}")
+        jobs.append(pg_job(f"spread{i}", "orders", f"spread_{i}", extractors=1))
+    landed = []
+    for job in jobs:  # one call per job: each picks a running cluster at random
+        resp = c.create_and_start_random_cluster_job(m.CreateAndStartRandomClusterJobRequest(
+            body=m.CdmRandomCreateAndStartJobJsonReq(jobs=[job], clusters=[world["local"], world["dask"]])))
+        raw = json.loads(resp.raw_content)["submissions"][0]
+        landed.append((raw["cluster_id"], raw["job-name"]))
+    assert {cid for cid, _ in landed} == {world["local"], world["dask"]}  # 2 in 8192 to fail by chance
+    want = checksums(world["src"], "orders")
+    for (cid, name), i in zip(landed, range(14)):
+        assert wait_job(c, cid, name).status == "SUCCEEDED"
+        assert checksums(world["dst"], f"spread_{i}") == want
+
+
+def test_dask_cluster_status_follows_its_scheduler(world, dask_cluster):
+    c, dask = world["client"], world["dask"]
+    try:
+        dask_cluster.stop_scheduler()
+        deadline = time.monotonic() + 30
+        while (d := c.show_cluster_detail(m.ShowClusterDetailRequest(cluster_id=dask))).status != "300":
+            assert time.monotonic() < deadline, d.status
+            time.sleep(0.3)
+        assert "unreachable" in json.loads(d.raw_content)["statusDetail"]
+        with pytest.raises(Exception) as err:  # jobs are refused while it is abnormal
+            c.start_job(m.StartJobRequest(cluster_id=dask, job_name="rel", body=m.CdmStartJobReq()))
+        assert "Cdm.0037" in str(err.value) or "not running" in str(err.value)
+    finally:
+        dask_cluster.restore()
+    wait_cluster(c, dask, "200", timeout=60)
