@@ -11,6 +11,7 @@ import traceback
 from concurrent.futures import ThreadPoolExecutor
 
 from opencdm import connectors
+from opencdm.clusters.base import dask_address
 from opencdm.connectors.base import ConnectorContext
 from opencdm.engine import expand
 from opencdm.engine.attempts import Attempts, run_attempts
@@ -279,6 +280,10 @@ class Supervisor:
         sub = submission_store.create(s, job, user, variables or {}, delete_job=options.disposable != "NONE",
                                       auto=planned is not None)
         spec = self._build_spec(s, job, sub, planned)
+        if spec.dirty.enabled and not spec.dirty.link_connector and dask_address(cluster.settings):
+            raise InvalidInput("On a Dask cluster dirty data needs throttlingConfig.writeToLink: the workers "
+                               "share no files with the server, so a dirty-data file would land on a worker's "
+                               "disk.", code="Cdm.0014")
         if options.resumable:
             spec = dataclasses.replace(spec, resumable=True,
                                        run_id=taken_up.run_id if taken_up is not None else spec.run_id)

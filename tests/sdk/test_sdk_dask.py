@@ -111,3 +111,13 @@ def test_dask_cluster_status_follows_its_scheduler(world, dask_cluster):
     finally:
         dask_cluster.restore()
     wait_cluster(c, dask, "200", timeout=60)
+
+
+def test_dask_dirty_data_needs_a_link(world):
+    c, dask = world["client"], world["dask"]
+    job = pg_job("dirtyfiles", "orders", "on_dask_dirty", extractors=1)
+    job.driver_config_values.configs[0].inputs.append(m.Input(name="throttlingConfig.recordDirtyData", value="true"))
+    c.create_job(m.CreateJobRequest(cluster_id=dask, body=m.CdmCreateJobJsonReq(jobs=[job])))
+    with pytest.raises(Exception) as err:  # files would land on a worker's disk: refused, not silently misplaced
+        c.start_job(m.StartJobRequest(cluster_id=dask, job_name="dirtyfiles", body=m.CdmStartJobReq()))
+    assert "writeToLink" in str(err.value)
