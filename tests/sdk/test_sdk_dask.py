@@ -121,3 +121,54 @@ def test_dask_dirty_data_needs_a_link(world):
     with pytest.raises(Exception) as err:  # files would land on a worker's disk: refused, not silently misplaced
         c.start_job(m.StartJobRequest(cluster_id=dask, job_name="dirtyfiles", body=m.CdmStartJobReq()))
     assert "writeToLink" in str(err.value)
+
+
+def _link(name: str, connector: str, inputs: dict) -> m.CdmCreateAndUpdateLinkReq:
+    return m.CdmCreateAndUpdateLinkReq(links=[m.Links(
+        name=name, connector_name=connector, enabled=True, link_config_values=m.LinksLinkconfigvalues(configs=[
+            m.Configs(name="linkConfig", inputs=[m.Input(name=k, value=v) for k, v in inputs.items()])]))])
+
+
+def test_dask_runs_search_and_stream_connectors(world, kafka_broker, dis_server, search_server):
+    """Elasticsearch -> DIS and Kafka -> PostgreSQL on Dask workers: connectors rebuilt there by name."""
+    import uuid
+
+    import psycopg
+
+    c, dask = world["client"], world["dask"]
+    suffix = uuid.uuid4().hex[:6]
+    index, stream, topic = f"dk_{suffix}", f"dk-{suffix}", f"dk{suffix}"
+    search_server.bulk(index, [{"id": i, "name": f"n{i}"} for i in range(1, 301)])
+    dis_server.create_stream(stream, partitions=2)
+    kafka_broker.create_topic(topic, 2)
+    kafka_broker.produce(topic, [f"{i},k{i}" for i in range(500)])
+    with psycopg.connect(world["dst"], autocommit=True) as conn:
+        conn.execute(f"CREATE TABLE from_kafka_{suffix} (id int, v text)")
+    for name, connector, inputs in (("css", "elasticsearch-connector", search_server.link_inputs()),
+                                    ("dis", "dis-connector", dis_server.link_inputs()),
+                                    ("kafka", "kafka-connector", kafka_broker.link_inputs())):
+        try:
+            c.create_link(m.CreateLinkRequest(cluster_id=dask, body=_link(name, connector, inputs)))
+        except Exception:
+            c.update_link(m.UpdateLinkRequest(cluster_id=dask, link_name=name, body=_link(name, connector, inputs)))
+    jobs = [m.Job(job_type="NORMAL_JOB", name=f"es2dis{suffix}", from_connector_name="elasticsearch-connector",
+                  to_connector_name="dis-connector", from_link_name="css", to_link_name="dis",
+                  from_config_values=cv("fromJobConfig", index=index, columnList="id:long&name:string"),
+                  to_config_values=cv("toJobConfig", streamName=stream, separator="|"),
+                  driver_config_values=cv("throttlingConfig", numExtractors="2")),
+            m.Job(job_type="NORMAL_JOB", name=f"k2pg{suffix}", from_connector_name="kafka-connector",
+                  to_connector_name="generic-jdbc-connector", from_link_name="kafka", to_link_name="dst",
+                  from_config_values=cv("fromJobConfig", topicsList=topic, kafkaConsumerStrategy="EARLIEST",
+                                        dataFormat="CSV", isPermanency="false"),
+                  to_config_values=cv("toJobConfig", schemaName="public", tableName=f"from_kafka_{suffix}",
+                                      tablePreparation="DO_NOTHING"),
+                  driver_config_values=cv("throttlingConfig", numExtractors="2"))]
+    c.create_job(m.CreateJobRequest(cluster_id=dask, body=m.CdmCreateJobJsonReq(jobs=jobs)))
+    for job in jobs:
+        c.start_job(m.StartJobRequest(cluster_id=dask, job_name=job.name, body=m.CdmStartJobReq()))
+    for job in jobs:
+        assert wait_job(c, dask, job.name).status == "SUCCEEDED", job.name
+    assert sorted(dis_server.records(stream)) == sorted(f"{i}|n{i}".encode() for i in range(1, 301))
+    with psycopg.connect(world["dst"]) as conn:
+        got = conn.execute(f"SELECT id, v FROM from_kafka_{suffix} ORDER BY id").fetchall()
+    assert got == [(i, f"k{i}") for i in range(500)]
