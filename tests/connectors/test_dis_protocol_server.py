@@ -27,7 +27,8 @@ def move(ext, loader) -> None:
     loader.commit([loader.load(p, ext.extract(p)) for p in ext.partitions(2)])
 
 
-def test_dis_protocol_server_elasticsearch_index_to_stream_as_lines(dis_server, search_server):
+def test_dis_protocol_server_elasticsearch_index_to_stream_as_lines(dis_test_server, search_server):
+    dis_server = dis_test_server  # fault injection: the test server (a real DIS runs the seed example)
     index, stream = f"e_{uuid.uuid4().hex[:8]}", f"s-{uuid.uuid4().hex[:8]}"
     docs = [{"id": i, "name": f"n|{i}", "tags": [{"k": i, "v": "ü"}]} for i in range(1, 1201)]
     search_server.bulk(index, docs)
@@ -42,7 +43,8 @@ def test_dis_protocol_server_elasticsearch_index_to_stream_as_lines(dis_server, 
     assert got == [f"{d['id']}|{json.dumps(d['tags'], ensure_ascii=False)}".encode() for d in docs]
 
 
-def test_dis_protocol_server_batches_within_limits_and_enclosure(dis_server, monkeypatch):
+def test_dis_protocol_server_batches_within_limits_and_enclosure(dis_test_server, monkeypatch):
+    dis_server = dis_test_server  # counts calls: the test server
     import pyarrow as pa
 
     from opencdm.connectors.base import WholeSource

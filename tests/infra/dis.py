@@ -567,28 +567,34 @@ class RealDis:
                 cursor = page["next_partition_cursor"]
         return out
 
-    def throttle_next(self, n: int) -> None:
-        pytest.skip("fault injection needs the DIS test server, not a real DIS")
-
     def close(self) -> None:
         for name in self.created:
             self.delete_stream(name)
 
 
 @pytest.fixture(scope="session")
-def dis_server() -> Iterator[DisServer | RealDis]:
-    endpoint = os.environ.get("OPENCDM_TEST_DIS_ENDPOINT")
-    if endpoint:
-        env = {k: os.environ.get(f"OPENCDM_TEST_DIS_{k}", "") for k in ("AK", "SK", "PROJECT_ID", "REGION")}
-        real = RealDis(endpoint, env["AK"], env["SK"], env["PROJECT_ID"], env["REGION"])
-        try:
-            yield real
-        finally:
-            real.close()
-        return
+def dis_test_server() -> Iterator[DisServer]:
+    """The DIS-protocol server written for the tests, always: for tests that use its internals (fault
+    injection, call counts, its state), which a real DIS does not offer."""
     server = DisServer()
     server.start()
     try:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def dis_server(request) -> Iterator[DisServer | RealDis]:
+    """A real DIS when ``OPENCDM_TEST_DIS_ENDPOINT`` (and ``_AK``, ``_SK``, ``_PROJECT_ID``, ``_REGION``) is
+    set, else the test server."""
+    endpoint = os.environ.get("OPENCDM_TEST_DIS_ENDPOINT")
+    if not endpoint:
+        yield request.getfixturevalue("dis_test_server")
+        return
+    env = {k: os.environ.get(f"OPENCDM_TEST_DIS_{k}", "") for k in ("AK", "SK", "PROJECT_ID", "REGION")}
+    real = RealDis(endpoint, env["AK"], env["SK"], env["PROJECT_ID"], env["REGION"])
+    try:
+        yield real
+    finally:
+        real.close()

@@ -79,12 +79,14 @@ def _command(dialect: str, port: int, root: Path) -> list[str]:
             "--elasticsearch-port", str(port)]
 
 
-@pytest.fixture(scope="session", params=["opensearch", "elasticsearch"])
+#: One real cluster (``OPENCDM_TEST_ES_URL``), or both emulated dialects.
+DIALECTS = ["real"] if os.environ.get("OPENCDM_TEST_ES_URL") else ["opensearch", "elasticsearch"]
+
+
+@pytest.fixture(scope="session", params=DIALECTS)
 def search_server(request) -> Iterator[SearchServer]:
     url = os.environ.get("OPENCDM_TEST_ES_URL")
     if url:
-        if request.param != "opensearch":
-            pytest.skip("OPENCDM_TEST_ES_URL names one real cluster: its tests run once")
         host, port = url.split("://", 1)[-1].rstrip("/").rsplit(":", 1)
         yield SearchServer(host, int(port), os.environ.get("OPENCDM_TEST_ES_USER"),
                            os.environ.get("OPENCDM_TEST_ES_PASSWORD"), emulator=False)

@@ -26,7 +26,7 @@ from huaweicloudsdkdis.v2 import (ConsumeRecordsRequest, DisClient, PutRecordsRe
                                   SendRecordsRequest, ShowCursorRequest)
 
 from opencdm import signing
-from tests.infra.dis import DisServer, RealDis
+from tests.infra.dis import RealDis
 
 
 @pytest.fixture(autouse=True)
@@ -38,10 +38,9 @@ def _keep_root_logger_level():
 
 
 @pytest.fixture
-def local(dis_server):
-    if not isinstance(dis_server, DisServer):
-        pytest.skip("needs the DIS test server's internals")
-    return dis_server
+def local(dis_test_server):
+    """Tests of the server's own limits, fault injection and state: always the test server."""
+    return dis_test_server
 
 
 def name(prefix: str = "s") -> str:
