@@ -161,37 +161,6 @@ def _role(group: str, root_name: str, pid: int, root_pid: int) -> str:
     return f"{group}/{root_name}>{run._label(pid)}"  # with its pid: a pool has several "spawn" children
 
 
-def _tree_sample(root: int) -> dict[int, tuple[int, int]]:
-    """RSS and PSS (KiB) of each live process of ``root``'s tree."""
-    children: dict[int, list[int]] = {}
-    for d in os.listdir("/proc"):
-        if d.isdigit():
-            try:
-                with open(f"/proc/{d}/stat") as f:
-                    stat = f.read()
-            except OSError:
-                continue
-            children.setdefault(int(stat[stat.rfind(")") + 2:].split()[1]), []).append(int(d))
-    out, stack = {}, [root]
-    while stack:
-        pid = stack.pop()
-        if pid in out:
-            continue
-        stack.extend(children.get(pid, []))
-        rss = pss = 0
-        try:
-            with open(f"/proc/{pid}/smaps_rollup") as f:
-                for line in f:
-                    if line.startswith("Rss:"):
-                        rss = int(line.split()[1])
-                    elif line.startswith("Pss:"):
-                        pss = int(line.split()[1])
-        except OSError:
-            continue
-        out[pid] = (rss, pss)
-    return out
-
-
 def measure_trees(groups: dict[str, dict[str, int]], start: Callable[[], None], finished: Callable[[], bool],
                   timeout: float, postmaster: int) -> dict:
     """``start()``, then sample every 100 ms until ``finished()``: wall (``start`` included), peak RSS/PSS
@@ -210,7 +179,7 @@ def measure_trees(groups: dict[str, dict[str, int]], start: Callable[[], None], 
         for group, trees in groups.items():
             sums = [0, 0]
             for name, root in trees.items():
-                for pid, (rss, pss) in _tree_sample(root).items():
+                for pid, (rss, pss) in run.tree_sample(root).items():
                     sums[0] += rss
                     sums[1] += pss
                     label = _role(group, name, pid, root)

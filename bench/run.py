@@ -76,10 +76,8 @@ def _label(pid: int) -> str:
     return f"{Path(argv[0]).name}:{pid}"
 
 
-def tree_memory_kb(root: int, per_process: dict[str, int] | None = None) -> tuple[int, int]:
-    """Summed RSS and PSS of ``root`` and all its descendants. RSS counts a shared library once per
-    process that maps it (the metric of bench-peers); PSS splits shared pages among their users.
-    ``per_process`` (label -> KiB) is raised to each process's RSS when given."""
+def tree_sample(root: int) -> dict[int, tuple[int, int]]:
+    """RSS and PSS (KiB) of ``root`` and each live descendant, by pid."""
     children: dict[int, list[int]] = {}
     for d in os.listdir("/proc"):
         if d.isdigit():
@@ -89,7 +87,7 @@ def tree_memory_kb(root: int, per_process: dict[str, int] | None = None) -> tupl
             except OSError:
                 continue
             children.setdefault(int(stat[stat.rfind(")") + 2:].split()[1]), []).append(int(d))
-    rss = pss = 0
+    out: dict[int, tuple[int, int]] = {}
     stack, seen = [root], set()
     while stack:
         pid = stack.pop()
@@ -97,19 +95,30 @@ def tree_memory_kb(root: int, per_process: dict[str, int] | None = None) -> tupl
             continue
         seen.add(pid)
         stack.extend(children.get(pid, []))
+        rss = pss = 0
         try:
             with open(f"/proc/{pid}/smaps_rollup") as f:
                 for line in f:
                     if line.startswith("Rss:"):
-                        rss += int(line.split()[1])
-                        if per_process is not None:
-                            label = _label(pid)
-                            per_process[label] = max(per_process.get(label, 0), int(line.split()[1]))
+                        rss = int(line.split()[1])
                     elif line.startswith("Pss:"):
-                        pss += int(line.split()[1])
+                        pss = int(line.split()[1])
         except OSError:  # gone meanwhile
-            pass
-    return rss, pss
+            continue
+        out[pid] = (rss, pss)
+    return out
+
+
+def tree_memory_kb(root: int, per_process: dict[str, int] | None = None) -> tuple[int, int]:
+    """Summed RSS and PSS of ``root`` and all its descendants. RSS counts a shared library once per
+    process that maps it (the metric of bench-peers); PSS splits shared pages among their users.
+    ``per_process`` (label -> KiB) is raised to each process's RSS when given."""
+    sample = tree_sample(root)
+    if per_process is not None:
+        for pid, (rss, _) in sample.items():
+            label = _label(pid)
+            per_process[label] = max(per_process.get(label, 0), rss)
+    return sum(r for r, _ in sample.values()), sum(p for _, p in sample.values())
 
 
 def tree_cpu_seconds(root: int) -> float:

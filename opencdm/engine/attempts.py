@@ -48,9 +48,6 @@ class Attempts(ProgressSink):
         self.held = None
         self.sink.finished(ok, counters, error)
 
-    def __getattr__(self, name: str) -> Any:  # what else the store sink offers (its ids)
-        return getattr(self.sink, name)
-
 
 def run_attempts(first: Any, make: Callable[[], Any], attempts: Attempts, backoff: float,
                  on_new: Callable[[Any], None], sid: int) -> None:

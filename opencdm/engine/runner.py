@@ -58,6 +58,7 @@ class Runner:
         self.control: RunControl = backend.control()
         self.counters = Counters()
         self._base = Counters()  # what earlier cycles of a stream run moved
+        self._streaming = False
         self._warming: list[concurrent.futures.Future] = []
 
     def cancel(self) -> None:
@@ -114,7 +115,7 @@ class Runner:
                     raise Cancelled("The run was stopped.")
                 loader.commit([r.load for r in results if r.load is not None])
         except Cancelled as exc:
-            if loader is not None and getattr(self, "_streaming", False) and extractor.permanent:
+            if loader is not None and self._streaming and extractor.permanent:
                 self._abort(loader)  # a permanent run ends when stopped: what it committed stays, status SUCCEEDED
                 self.counters = self._base  # the stopped cycle's records were not committed
                 self._end_ok(started, "stopped")

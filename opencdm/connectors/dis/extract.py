@@ -13,9 +13,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import pyarrow as pa
-
-from opencdm.connectors.base import Chunk, ConnectorContext, DirtyRows, Inputs, Partition
+from opencdm.connectors.base import ConnectorContext, Inputs, Partition
 from opencdm.connectors.dis.client import DisClient
 from opencdm.connectors.dis.options import DisFrom, DisLink
 from opencdm.connectors.streams.records import Layout
@@ -88,21 +86,7 @@ class DisExtractor(StreamSource):
                     return base64.b64decode(records[0]["data"])
         return None
 
-    def extract(self, part: Partition, dirty: DirtyRows | None = None) -> Iterator[pa.RecordBatch]:
-        assert isinstance(part, Shard)
-        schema = self.cfg.records.schema(part.layout)
-        for records in self._reads(part):
-            yield self.cfg.records.batch(records, schema, dirty)
-
-    def native_format(self) -> str | None:
-        return self.cfg.records.native_format()
-
-    def native_stream(self, part: Partition) -> Iterator[Chunk]:
-        assert isinstance(part, Shard)
-        for records in self._reads(part):
-            yield self.cfg.records.chunk(records)
-
-    def _reads(self, part: Shard) -> Iterator[list[bytes]]:
+    def _records(self, part: Shard) -> Iterator[list[bytes]]:
         """The shard's record data, a GetRecords at a time, until idle or the cycle's time is up."""
         with self.client() as client:
             if part.after is not None:

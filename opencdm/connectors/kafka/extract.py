@@ -11,13 +11,20 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator, Mapping
+from contextlib import closing
 from dataclasses import dataclass
 from typing import Any
 
-import pyarrow as pa
-from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, KafkaError, KafkaException, TopicPartition
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    OFFSET_END,
+    Consumer,
+    KafkaError,
+    KafkaException,
+    TopicPartition,
+)
 
-from opencdm.connectors.base import Chunk, ConnectorContext, DirtyRows, Inputs, Partition
+from opencdm.connectors.base import ConnectorContext, Inputs, Partition
 from opencdm.connectors.kafka.options import KafkaFrom, KafkaLink
 from opencdm.connectors.streams.records import Layout
 from opencdm.connectors.streams.source import StreamSource
@@ -67,7 +74,7 @@ class KafkaExtractor(StreamSource):
         return found
 
     def partitions(self, max_partitions: int) -> list[Partition]:
-        with _closing(self.consumer()) as consumer:
+        with closing(self.consumer()) as consumer:
             pairs = self._topic_partitions(consumer)
             starts = {f"{t}:{p}": int(self._positions[f"{t}:{p}"]) for t, p in pairs if f"{t}:{p}" in self._positions}
             if not self._own and self.cfg.group:  # an earlier run's position is the group's committed offset
@@ -92,7 +99,7 @@ class KafkaExtractor(StreamSource):
         self._layout = ()  # partitions() below must not sample again
         parts = self.partitions(1)
         self._layout = None
-        with _closing(self.consumer()) as consumer:
+        with closing(self.consumer()) as consumer:
             consumer.assign([TopicPartition(p.topic, p.partition, p.start) for p in parts])
             deadline = time.monotonic() + 3
             while time.monotonic() < deadline:
@@ -101,24 +108,10 @@ class KafkaExtractor(StreamSource):
                         return msg.value()
         return None
 
-    def extract(self, part: Partition, dirty: DirtyRows | None = None) -> Iterator[pa.RecordBatch]:
-        assert isinstance(part, TopicSlice)
-        schema = self.cfg.records.schema(part.layout)
-        for values in self._polls(part):
-            yield self.cfg.records.batch(values, schema, dirty)
-
-    def native_format(self) -> str | None:
-        return self.cfg.records.native_format()
-
-    def native_stream(self, part: Partition) -> Iterator[Chunk]:
-        assert isinstance(part, TopicSlice)
-        for values in self._polls(part):
-            yield self.cfg.records.chunk(values)
-
-    def _polls(self, part: TopicSlice) -> Iterator[list[bytes]]:
+    def _records(self, part: TopicSlice) -> Iterator[list[bytes]]:
         """The partition's record values, a poll at a time, until idle or the cycle's time is up."""
         key = f"{part.topic}:{part.partition}"
-        with _closing(self.consumer()) as consumer:
+        with closing(self.consumer()) as consumer:
             consumer.assign([TopicPartition(part.topic, part.partition, part.start)])
             started = idle_since = time.monotonic()
             while True:
@@ -160,16 +153,6 @@ class KafkaExtractor(StreamSource):
             if topic in self.cfg.topics:
                 offsets.append(TopicPartition(topic, int(partition), int(offset)))
         if offsets:
-            with _closing(self.consumer()) as consumer:
+            with closing(self.consumer()) as consumer:
                 consumer.commit(offsets=offsets, asynchronous=False)
 
-
-class _closing:
-    def __init__(self, consumer: Consumer) -> None:
-        self.consumer = consumer
-
-    def __enter__(self) -> Consumer:
-        return self.consumer
-
-    def __exit__(self, *exc: Any) -> None:
-        self.consumer.close()

@@ -29,7 +29,7 @@ class SearchClient:
             self.bases.append(f"{scheme}://{f'[{address}]' if ':' in address else address}:{port}")
         # no CA bundle to load for plain http (16-20 ms a client)
         self.http = httpx.Client(auth=auth, timeout=timeout, headers={"content-type": "application/json"},
-                                 verify=True if https else False)
+                                 verify=https)
 
     def close(self) -> None:
         self.http.close()
