@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import concurrent.futures
+import threading
+from collections.abc import Callable
 from typing import Protocol
 
 
@@ -16,6 +18,57 @@ def dask_address(settings: dict | None) -> str | None:
         if isinstance(tag, dict) and tag.get("key") == DASK_TAG:
             return str(tag.get("value") or "").strip() or None
     return None
+
+
+class Slots:
+    """The cluster-wide cap on partitions running at once, shared by every run on one cluster.
+
+    CDM sizes a cluster's concurrent extractors from its vCPUs; here the cap is what the workers can
+    run at once (``capacity()``: the local pool's processes, or the Dask workers' threads, counted
+    again as workers come and go). A run takes a slot before it submits a partition and gives it back
+    when the partition ends, so extra partitions wait in opencdm (stoppable, visible as ``waiting``)
+    rather than piling onto the workers. ``take`` never blocks; ``wait`` sleeps until a slot may be free.
+    """
+
+    def __init__(self, capacity: Callable[[], int]) -> None:
+        self._capacity = capacity
+        self._free = threading.Condition()
+        self.in_use = 0
+        self._waiting: set[int] = set()  # id() of the runs refused a slot since they last got one
+
+    @property
+    def capacity(self) -> int:
+        return max(1, int(self._capacity()))
+
+    @property
+    def waiting(self) -> int:
+        """How many runs wait for a slot."""
+        with self._free:
+            return len(self._waiting)
+
+    def take(self, run: object) -> bool:
+        cap = self.capacity  # may ask a Dask scheduler: outside the lock
+        with self._free:
+            if self.in_use < cap:
+                self.in_use += 1
+                self._waiting.discard(id(run))
+                return True
+            self._waiting.add(id(run))
+            return False
+
+    def give_back(self) -> None:
+        with self._free:
+            self.in_use = max(0, self.in_use - 1)
+            self._free.notify_all()
+
+    def leave(self, run: object) -> None:
+        """The run no longer wants a slot (it ended, or has all it needs)."""
+        with self._free:
+            self._waiting.discard(id(run))
+
+    def wait(self, timeout: float) -> None:
+        with self._free:
+            self._free.wait(timeout)
 
 
 class RunControl(Protocol):
@@ -39,6 +92,7 @@ class ClusterBackend(Protocol):
     """A pool of workers. ``executor()`` may be replaced after a worker is lost: ask for it each time."""
 
     workers: int
+    slots: Slots
 
     def executor(self) -> concurrent.futures.Executor: ...
 

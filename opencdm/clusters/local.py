@@ -13,6 +13,8 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 
+from opencdm.clusters.base import Slots
+
 _ctx = multiprocessing.get_context("spawn")
 
 
@@ -68,6 +70,7 @@ class LocalBackend:
     def __init__(self, workers: int, control_root: str | None = None,
                  worker_init: Callable[[], None] | None = None) -> None:
         self.workers = max(1, workers)
+        self.slots = Slots(lambda: self.workers)
         self.control_root = control_root
         self.worker_init = worker_init
         self._lock = threading.Lock()

@@ -245,17 +245,27 @@ class Runner:
         live: dict[int, tuple[int, int, int, int]] = {}  # partition index -> latest running totals
         done: dict[int, PartitionResult] = {}
         last_report = 0.0
+        slots = self.backend.slots  # the cluster's cap, shared with its other runs
         try:
             while pending or in_flight:
                 if self.control.cancelled():
                     raise Cancelled("The run was stopped.")
-                while pending and len(in_flight) < max(1, self.spec.num_extractors):
+                while pending and len(in_flight) < max(1, self.spec.num_extractors) and slots.take(self):
                     task = pending.popleft()
-                    in_flight[self._submit(task)] = task
-                finished, _ = concurrent.futures.wait(in_flight, timeout=0.25,
-                                                      return_when=concurrent.futures.FIRST_COMPLETED)
+                    try:
+                        in_flight[self._submit(task)] = task
+                    except BaseException:
+                        slots.give_back()
+                        raise
+                if in_flight:
+                    finished, _ = concurrent.futures.wait(in_flight, timeout=0.25,
+                                                          return_when=concurrent.futures.FIRST_COMPLETED)
+                else:  # every slot is taken by the cluster's other runs
+                    finished = set()
+                    slots.wait(0.25)
                 for future in finished:
                     task = in_flight.pop(future)
+                    slots.give_back()
                     try:
                         result = future.result()
                     except BaseException as exc:
@@ -285,8 +295,12 @@ class Runner:
             for future in in_flight:
                 future.cancel()
             concurrent.futures.wait(in_flight, timeout=60)
+            for _ in in_flight:
+                slots.give_back()
             self._sum(done, live)
             raise
+        finally:
+            slots.leave(self)
         self._report(done, {}, estimate, len(parts))
         return [done[i] for i in sorted(done)]
 

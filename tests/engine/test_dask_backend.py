@@ -179,6 +179,24 @@ def test_dask_killed_worker_still_exact(env, backend, dask_cluster):
     assert victim not in dask_cluster.worker_pids()
 
 
+def test_dask_runs_share_the_clusters_slots(env, backend):
+    """Two runs of 4 extractors each on workers with 4 threads: never more than 4 partitions at once."""
+    assert backend.slots.capacity == 4
+    client = backend.client()
+    runs = [start(env, backend, "slow_big", f"shared_{i}", extractors=4) for i in range(2)]
+    most = waited = on_workers = 0
+    while any(thread.is_alive() for _, _, thread in runs):
+        most, waited = max(most, backend.slots.in_use), max(waited, backend.slots.waiting)
+        on_workers = max(on_workers, sum(1 for keys in client.processing().values()
+                                         for key in keys if key.startswith("run_partition")))
+        time.sleep(0.02)
+    assert most == 4 and waited == 1 and on_workers <= 4, (most, waited, on_workers)
+    for i, (_, sink, _) in enumerate(runs):
+        assert sink.result[0], sink.result
+        assert checksums(env.dst, f"shared_{i}") == checksums(env.src, "big")
+    assert (backend.slots.in_use, backend.slots.waiting) == (0, 0)
+
+
 def test_dask_errors_come_back_as_themselves(backend):
     def fail():  # a local function: cloudpickle sends it by value (the workers cannot import tests/)
         cause = LoadFailed("wrapped")
