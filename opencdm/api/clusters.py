@@ -32,15 +32,18 @@ MAX_DELAY = 86_400
 
 
 @router.get("/clusters")
-def list_clusters(project_id: str, caller: CallerDep, store: StoreDep) -> JSONResponse:
+def list_clusters(project_id: str, caller: CallerDep, store: StoreDep, supervisor: SupervisorDep) -> JSONResponse:
     with store.session() as s:
-        return JSONResponse({"clusters": [views.cluster(c) for c in cluster_store.list_(s, project_id)]})
+        return JSONResponse({"clusters": [views.cluster(c, runtime=supervisor.runtimes.get(c.id))
+                                          for c in cluster_store.list_(s, project_id)]})
 
 
 @router.get("/clusters/{cluster_id}")
-def show_cluster(project_id: str, cluster_id: str, caller: CallerDep, store: StoreDep) -> JSONResponse:
+def show_cluster(project_id: str, cluster_id: str, caller: CallerDep, store: StoreDep,
+                 supervisor: SupervisorDep) -> JSONResponse:
     with store.session() as s:
-        return JSONResponse(views.cluster(cluster_store.get(s, project_id, cluster_id), detail=True))
+        c = cluster_store.get(s, project_id, cluster_id)
+        return JSONResponse(views.cluster(c, detail=True, runtime=supervisor.runtimes.get(c.id)))
 
 
 @router.post("/clusters", status_code=202)

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from opencdm import __version__, connectors
+from opencdm.clusters.base import dask_address
 from opencdm.errors import CdmError
 from opencdm.store.links import MASK
 from opencdm.store.tables import Cluster, Job, Link, Submission
@@ -42,8 +43,11 @@ def cluster_instance(c: Cluster, detail: bool) -> dict[str, Any]:
     return item
 
 
-def cluster(c: Cluster, detail: bool = False) -> dict[str, Any]:
+def cluster(c: Cluster, detail: bool = False, runtime: Any = None) -> dict[str, Any]:
+    """CDM's cluster JSON, plus two opencdm fields: ``backend`` (where partitions run) and ``capacity``
+    (the cluster-wide partition slots in use, and runs waiting for one; zeros while it is not running)."""
     settings = c.settings or {}
+    address = dask_address(settings)
     flavor = FLAVORS.get(c.flavor_id, FLAVORS[DEFAULT_FLAVOR])
     out: dict[str, Any] = {
         "id": c.id, "name": c.name, "status": c.status,
@@ -57,6 +61,9 @@ def cluster(c: Cluster, detail: bool = False) -> dict[str, Any]:
         "failedReasons": {}, "customerConfig": {"serviceProvider": f"opencdm {__version__}", "localDisk": "true",
                                                 "ssl": "false", "createFrom": "opencdm"},
         "task": {}, "instances": [cluster_instance(c, detail)],
+        "backend": {"type": "dask", "address": address} if address else {"type": "local"},
+        "capacity": (runtime.backend.slots.usage() | {"runs": len(runtime.active)} if runtime is not None
+                     else {"slots": 0, "in-use": 0, "waiting": 0, "runs": 0}),
     }
     if detail:
         out.update({

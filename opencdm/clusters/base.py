@@ -30,8 +30,9 @@ class Slots:
     rather than piling onto the workers. ``take`` never blocks; ``wait`` sleeps until a slot may be free.
     """
 
-    def __init__(self, capacity: Callable[[], int]) -> None:
+    def __init__(self, capacity: Callable[[], int], known: Callable[[], int] | None = None) -> None:
         self._capacity = capacity
+        self._known = known or capacity  # the capacity without asking anyone (for status pages)
         self._free = threading.Condition()
         self.in_use = 0
         self._waiting: set[int] = set()  # id() of the runs refused a slot since they last got one
@@ -39,6 +40,12 @@ class Slots:
     @property
     def capacity(self) -> int:
         return max(1, int(self._capacity()))
+
+    def usage(self) -> dict[str, int]:
+        """``{"slots", "in-use", "waiting"}`` as last known: never blocks (a cluster's status shows it)."""
+        with self._free:
+            in_use, waiting = self.in_use, len(self._waiting)
+        return {"slots": max(1, int(self._known())), "in-use": in_use, "waiting": waiting}
 
     @property
     def waiting(self) -> int:

@@ -203,7 +203,7 @@ class DaskBackend:
         self._runs: dict[str, DaskControl] = {}
         self._threads, self._threads_at = 1, 0.0
         self._versions_ok: set[str] = set()  # the workers check_versions() last found right
-        self.slots = Slots(lambda: self.workers)  # partitions at once: the workers' threads
+        self.slots = Slots(lambda: self.workers, lambda: self._threads)  # partitions at once: the workers' threads
 
     def client(self) -> distributed.Client:
         """The connected client (connecting first if needed); TransferError when the scheduler is unreachable."""

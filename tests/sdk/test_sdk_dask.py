@@ -172,3 +172,35 @@ def test_dask_runs_search_and_stream_connectors(world, kafka_broker, dis_server,
     with psycopg.connect(world["dst"]) as conn:
         got = conn.execute(f"SELECT id, v FROM from_kafka_{suffix} ORDER BY id").fetchall()
     assert got == [(i, f"k{i}") for i in range(500)]
+
+
+def test_dask_cluster_actions_act_on_opencdm_only(world, dask_cluster):
+    """Stop, start, restart and delete of a Dask-bound cluster: opencdm's side changes, the Dask cluster never."""
+    c, dask = world["client"], world["dask"]
+    raw = json.loads(c.show_cluster_detail(m.ShowClusterDetailRequest(cluster_id=dask)).raw_content)
+    assert raw["backend"] == {"type": "dask", "address": dask_cluster.address}
+    assert raw["capacity"] == {"slots": 4, "in-use": 0, "waiting": 0, "runs": 0}, raw["capacity"]
+    local = json.loads(c.show_cluster_detail(m.ShowClusterDetailRequest(cluster_id=world["local"])).raw_content)
+    assert local["backend"] == {"type": "local"} and local["capacity"]["slots"] >= 1
+    workers = dask_cluster.worker_pids()
+    c.stop_cluster(m.StopClusterRequest(cluster_id=dask, body=m.CdmStopClusterReq(
+        stop=m.CdmStopClusterReqStop(stop_mode="IMMEDIATELY"))))
+    wait_cluster(c, dask, "900")
+    assert dask_cluster.worker_pids() == workers  # the user's scheduler and workers run on
+    with pytest.raises(Exception) as err:
+        c.start_job(m.StartJobRequest(cluster_id=dask, job_name="rel", body=m.CdmStartJobReq()))
+    assert "Cdm.0037" in str(err.value) or "not running" in str(err.value)
+    c.start_cluster(m.StartClusterRequest(cluster_id=dask, body=m.CdmStartClusterReq(start={})))
+    wait_cluster(c, dask, "200")
+    c.restart_cluster(m.RestartClusterRequest(cluster_id=dask, body=m.CdmRestartClusterReq(
+        restart=m.CdmRestartClusterReqRestart(restart_delay_time=0, restart_mode="IMMEDIATELY",
+                                              restart_level="SERVICE", type="cdm", instance="", group=""))))
+    wait_cluster(c, dask, "200")
+    assert dask_cluster.worker_pids() == workers
+    c.start_job(m.StartJobRequest(cluster_id=dask, job_name="rel", body=m.CdmStartJobReq()))
+    assert wait_job(c, dask, "rel").status == "SUCCEEDED"
+    spare = c.create_cluster(m.CreateClusterRequest(body=cluster_body("spare", dask_cluster.address))).id
+    wait_cluster(c, spare, "200")
+    c.delete_cluster(m.DeleteClusterRequest(cluster_id=spare, body=m.CdmDeleteClusterReq(keep_last_manual_backup=0)))
+    time.sleep(1)
+    assert dask_cluster.worker_pids() == workers
