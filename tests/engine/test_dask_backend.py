@@ -197,6 +197,19 @@ def test_dask_runs_share_the_clusters_slots(env, backend):
     assert (backend.slots.in_use, backend.slots.waiting) == (0, 0)
 
 
+def test_dask_rate_limit_holds_across_workers(env, backend):
+    """recordRate splits over the partitions running at once, wherever they run: 20,000 rows at 8,000 rows/s
+    take at least 1.5 s (each partition's bucket starts with one second's worth), unthrottled ~0.3 s."""
+    sink = Sink()
+    spec = dataclasses.replace(env.spec("small", "limited"), rows_per_s=8000.0)
+    started = time.monotonic()
+    Runner(spec, backend, sink, report_every=0.2).run()
+    elapsed = time.monotonic() - started
+    assert sink.result[0], sink.result
+    assert checksums(env.dst, "limited") == checksums(env.src, "small")
+    assert elapsed >= 1.4, elapsed
+
+
 def test_dask_errors_come_back_as_themselves(backend):
     def fail():  # a local function: cloudpickle sends it by value (the workers cannot import tests/)
         cause = LoadFailed("wrapped")
