@@ -10,6 +10,7 @@ from typing import Annotated, Optional
 import typer
 
 from opencdm import __version__
+from opencdm.remote import commands as remote_commands
 
 app = typer.Typer(help="opencdm: a self-hosted CDM v1.1 server that really moves data.", no_args_is_help=True,
                   add_completion=False, pretty_exceptions_enable=False)
@@ -19,6 +20,26 @@ db_app = typer.Typer(help="The metadata store.", no_args_is_help=True)
 app.add_typer(credentials_app, name="credentials")
 app.add_typer(user_app, name="user")
 app.add_typer(db_app, name="db")
+app.add_typer(remote_commands.cluster_app, name="cluster")
+app.add_typer(remote_commands.link_app, name="link")
+app.add_typer(remote_commands.job_app, name="job")
+app.command("submissions")(remote_commands.submissions)
+
+
+@app.callback()
+def connection_options(
+        ctx: typer.Context,
+        endpoint: Annotated[Optional[str], typer.Option(help="Server URL for cluster/link/job/submissions "
+                                                             "(env OPENCDM_ENDPOINT).")] = None,
+        project_id: Annotated[Optional[str], typer.Option("--project-id", help="env OPENCDM_PROJECT_ID.")] = None,
+        ak: Annotated[Optional[str], typer.Option(help="Access key (env OPENCDM_AK).")] = None,
+        sk: Annotated[Optional[str], typer.Option(help="Secret key (env OPENCDM_SK).")] = None,
+        token: Annotated[Optional[str], typer.Option(help="X-Auth-Token instead of AK/SK (env OPENCDM_TOKEN).")] = None,
+        config: Annotated[Optional[Path], typer.Option(help="CLI config file (env OPENCDM_CLI_CONFIG; default "
+                                                            "~/.config/opencdm/cli.toml).")] = None) -> None:
+    """Options for the commands that talk to a server over the REST API."""
+    ctx.obj = {"flags": {"endpoint": endpoint, "project_id": project_id, "ak": ak, "sk": sk, "token": token},
+               "config": config}
 
 DataDir = Annotated[Optional[Path], typer.Option("--data-dir", help="Data directory (env OPENCDM_DATA_DIR).")]
 

@@ -14,9 +14,11 @@ from opencdm.signing import sign
 
 
 class CdmClient:
-    def __init__(self, endpoint: str, ak: str, sk: str, project_id: str, timeout: float = 60) -> None:
+    def __init__(self, endpoint: str, ak: str | None, sk: str | None, project_id: str, timeout: float = 60,
+                 token: str | None = None) -> None:
+        """AK/SK signs every request; without them, ``token`` (an ``X-Auth-Token``) is sent instead."""
         self.endpoint = endpoint.rstrip("/")
-        self.ak, self.sk, self.project_id = ak, sk, project_id
+        self.ak, self.sk, self.project_id, self.token = ak, sk, project_id, token
         self.http = httpx.Client(timeout=timeout)
 
     def request(self, method: str, path: str, body: Any = None, query: dict[str, Any] | None = None,
@@ -33,7 +35,10 @@ class CdmClient:
                 # server's replay check never mistakes a deliberate repeat for a replay
                 "X-Request-Id": uuid.uuid4().hex}
         hdrs.update(headers or {})
-        hdrs["Authorization"] = sign(method, raw_path, raw_query, hdrs, data, self.ak, self.sk)
+        if self.ak and self.sk:
+            hdrs["Authorization"] = sign(method, raw_path, raw_query, hdrs, data, self.ak, self.sk)
+        elif self.token:
+            hdrs["X-Auth-Token"] = self.token
         url = self.endpoint + raw_path + (f"?{raw_query}" if raw_query else "")
         return self.http.request(method, url, content=data, headers=hdrs)
 
