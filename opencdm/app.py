@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from opencdm import __version__, connectors
-from opencdm.api import clusters, errors, iam, jobs, links, misc, openapi
+from opencdm.api import catalog, clusters, errors, iam, jobs, links, misc, openapi
 from opencdm.api.deps import RequestIds
 from opencdm.api.guard import Guard
 from opencdm.api.limits import FailureGate, LoginThrottle
@@ -52,7 +52,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.lockout = FailureGate(settings.ak_lockout_failures, settings.ak_lockout_seconds)
     app.state.login = LoginThrottle(settings)
     errors.install(app)
-    for module in (iam, clusters, jobs, links, misc):
+    for module in (iam, clusters, jobs, links, misc, catalog):
         app.include_router(module.router)
     openapi.install(app)
     app.add_middleware(Guard)

@@ -29,6 +29,7 @@ from typing import Any, ClassVar, Protocol
 
 import pyarrow as pa
 
+from opencdm.connectors.inputs import InputDef
 from opencdm.errors import InvalidInput
 
 #: Flat ``{"linkConfig.host": "db", ...}`` view of a config group's inputs (secrets decrypted).
@@ -291,6 +292,11 @@ class Connector(ABC):
     link_config: ClassVar[type[Any] | None] = None
     from_config: ClassVar[type[Any] | None] = None
     to_config: ClassVar[type[Any] | None] = None
+    #: The same inputs declared for forms (``connectors.inputs``): every ``linkConfig.*``, ``fromJobConfig.*``
+    #: and ``toJobConfig.*`` the config classes read, and no other. Job-level inputs are ``inputs.JOB_INPUTS``.
+    link_inputs: ClassVar[tuple[InputDef, ...]] = ()
+    from_inputs: ClassVar[tuple[InputDef, ...]] = ()
+    to_inputs: ClassVar[tuple[InputDef, ...]] = ()
 
     @abstractmethod
     def check_link(self, link: Inputs, ctx: ConnectorContext) -> str | None:

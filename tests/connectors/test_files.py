@@ -239,7 +239,8 @@ def test_rolls_files_and_writes_marker(ctx, tmp_path):
 def test_refused_inputs_are_errors_not_ignored(ctx):
     for bad in ({"toJobConfig.encryption": "KMS"}, {"toJobConfig.recordMD5Result": "true"},
                 {"toJobConfig.copyContentType": "true"}, {"toJobConfig.filePrefix": "a/b"},
-                {"toJobConfig.compression": "ZIP"}):
+                {"toJobConfig.compression": "ZIP"}, {"toJobConfig.appendMode": "true"},
+                {"toJobConfig.regexSeparator": "true", "toJobConfig.regex": ","}):
         with pytest.raises(CdmError) as err:
             LOCAL.check_job({}, {"toJobConfig.outputDirectory": "o", "toJobConfig.outputFormat": "CSV_FILE", **bad},
                             "to", ctx)

@@ -9,7 +9,7 @@ from opencdm.connectors.base import Connector, ConnectorContext, Extractor, Inpu
 from opencdm.connectors.dis.client import DisClient
 from opencdm.connectors.dis.extract import DisExtractor
 from opencdm.connectors.dis.load import DisLoader
-from opencdm.connectors.dis.options import DisFrom, DisLink, DisTo
+from opencdm.connectors.dis.options import FROM_INPUTS, LINK_INPUTS, TO_INPUTS, DisFrom, DisLink, DisTo
 from opencdm.errors import LinkError
 
 
@@ -18,6 +18,7 @@ class DisConnector(Connector):
     name = "dis-connector"
     sensitive_inputs = frozenset({"linkConfig.sk"})
     link_config, from_config, to_config = DisLink, DisFrom, DisTo
+    link_inputs, from_inputs, to_inputs = LINK_INPUTS, FROM_INPUTS, TO_INPUTS
     records_dirty = True
     appends = True
 

@@ -8,7 +8,8 @@ from urllib.parse import urlsplit
 
 from opencdm.connectors import config
 from opencdm.connectors.base import Inputs
-from opencdm.connectors.streams.records import LineFormat, RecordFormat
+from opencdm.connectors.inputs import boolean, enum, integer, secret, string
+from opencdm.connectors.streams.records import LINE_INPUTS, RECORD_INPUTS, LineFormat, RecordFormat
 
 STRATEGIES = ("LATEST", "EARLIEST", "FROM_LAST_STOP")
 _NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -83,3 +84,25 @@ class DisTo:
     @classmethod
     def parse(cls, job: Inputs, link: DisLink) -> DisTo:
         return cls(_stream(job, "toJobConfig"), LineFormat.parse(job))
+
+
+LINK_INPUTS = (
+    string("linkConfig.region", "The region, e.g. cn-north-4.", required=True),
+    string("linkConfig.endpoint", "DIS's URL, e.g. https://dis.cn-north-4.myhuaweicloud.com.", required=True),
+    string("linkConfig.ak", "The access key (AK).", required=True),
+    secret("linkConfig.sk", "The secret key (SK).", required=True),
+    string("linkConfig.projectId", "The project the streams belong to.", required=True),
+)
+_STREAM = "The stream's name."
+FROM_INPUTS = (
+    string("fromJobConfig.streamName", _STREAM, required=True),
+    enum("fromJobConfig.disConsumerStrategy", STRATEGIES, "Where a run starts: new records, the oldest, or after "
+                                                          "what this job and appName last committed.",
+         default="LATEST"),
+    string("fromJobConfig.appName", "The name positions are kept under for FROM_LAST_STOP.", default="opencdm"),
+    string("fromJobConfig.shardId", "Partitions to read, numbers joined by commas; default every one."),
+    integer("fromJobConfig.maxPollRecords", "Records per GetRecords call, 1 to 10000.", default=1000),
+    boolean("fromJobConfig.isPermanency", "Keep reading until the run is stopped."),
+    *RECORD_INPUTS,
+)
+TO_INPUTS = (string("toJobConfig.streamName", _STREAM, required=True), *LINE_INPUTS)

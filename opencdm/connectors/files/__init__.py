@@ -14,7 +14,7 @@ from opencdm.connectors import config
 from opencdm.connectors.base import Connector, ConnectorContext, Extractor, Inputs, Loader
 from opencdm.connectors.files.extract import FileExtractor
 from opencdm.connectors.files.load import FileLoader
-from opencdm.connectors.files.options import FileFrom, FileTo
+from opencdm.connectors.files.options import FROM_INPUTS, TO_INPUTS, FileFrom, FileTo
 from opencdm.connectors.files.store import FileLink
 from opencdm.errors import InvalidInput
 
@@ -29,6 +29,7 @@ class FileConnector(Connector):
 
     link_config: ClassVar[type[FileLink]]
     from_config, to_config = FileFrom, FileTo
+    from_inputs, to_inputs = FROM_INPUTS, TO_INPUTS
     #: Unreadable source records go to dirty data; a file store never rejects a written row.
     records_dirty = True
 

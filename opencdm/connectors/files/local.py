@@ -18,6 +18,7 @@ from opencdm.connectors.base import ConnectorContext, Inputs
 from opencdm.connectors.files import FileConnector
 from opencdm.connectors.files.paths import confine
 from opencdm.connectors.files.store import FileLink
+from opencdm.connectors.inputs import string
 
 
 @dataclass(frozen=True)
@@ -49,4 +50,6 @@ class LocalLink(FileLink):
 class LocalFileConnector(FileConnector):
     name = "local-file-connector"
     link_config = LocalLink
+    link_inputs = (string("linkConfig.directory", "Directory relative job paths start from, itself relative to the "
+                                                  "project's file root (the default)."),)
     sensitive_inputs = frozenset()

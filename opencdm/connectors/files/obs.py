@@ -16,7 +16,9 @@ import pyarrow.fs as pafs
 from opencdm.connectors import config, egress, register
 from opencdm.connectors.base import ConnectorContext, Inputs
 from opencdm.connectors.files import FileConnector
+from opencdm.connectors.files.options import FROM_INPUTS, TO_INPUTS, bucket_inputs
 from opencdm.connectors.files.store import FileLink, guarded
+from opencdm.connectors.inputs import enum, integer, secret, string
 from opencdm.errors import InvalidInput
 from opencdm.text import has_control
 
@@ -84,8 +86,19 @@ class ObsLink(FileLink):
         guarded(lambda: fs.get_file_info(pafs.FileSelector("", recursive=False)), "listing buckets")
 
 
+LINK_INPUTS = (
+    enum("linkConfig.storageType", STORAGE_TYPES, "The store's kind; all three speak the S3 API.", required=True),
+    string("linkConfig.server", "Host name or address of the endpoint; http:// or https:// may lead it.",
+           required=True),
+    integer("linkConfig.port", "The endpoint's port: 443 means https, 80 http, any other https.", required=True),
+    string("linkConfig.accessKey", "The access key (AK).", required=True),
+    secret("linkConfig.securityKey", "The secret key (SK).", required=True),
+)
+
+
 @register
 class ObsConnector(FileConnector):
     name = "obs-connector"
     link_config = ObsLink
+    link_inputs, from_inputs, to_inputs = LINK_INPUTS, bucket_inputs(FROM_INPUTS), bucket_inputs(TO_INPUTS)
     sensitive_inputs = frozenset({"linkConfig.securityKey"})

@@ -16,6 +16,7 @@ from opencdm.connectors import config
 from opencdm.connectors.base import Inputs
 from opencdm.connectors.formats import BINARY, CSV, FORMATS, JSON, PARQUET, TextOptions, encoding, unescape
 from opencdm.connectors.formats.parquet import CODECS
+from opencdm.connectors.inputs import InputDef, boolean, enum, integer, string
 from opencdm.errors import InvalidInput
 
 FROM_COMPRESSIONS = ("NONE", "GZIP", "ZIP")
@@ -31,6 +32,9 @@ def _text(job: Inputs, side: str, *, reading: bool) -> TextOptions:
         raise config.invalid(f"{side}.lineSeparator", line, "a string")
     regex = None
     if config.get_bool(job, f"{side}.regexSeparator"):
+        if not reading:  # a writer has no use for it: refused rather than ignored
+            raise InvalidInput(f"{side}.regexSeparator applies to reading; files are written with fieldSeparator.",
+                               code="Cdm.0014")
         config.require(job, f"{side}.regex")
         regex = config.get_str(job, f"{side}.regex")
         try:
@@ -165,11 +169,10 @@ class FileTo:
         marker = config.get_str(job, f"{side}.markerFile")
         if marker and ("/" in marker or marker in (".", "..")):
             raise config.invalid(f"{side}.markerFile", marker, "a file name")
-        for name in ("encryption",):
-            _refuse(job, f"{side}.{name}")
-        for name in ("recordMD5Result", "copyContentType", "appendMode"):
-            if config.get_bool(job, f"{side}.{name}"):
-                raise InvalidInput(f"{side}.{name} is not supported by opencdm's file connectors.", code="Cdm.0014")
+        _refuse(job, f"{side}.encryption")
+        for name in (f"{side}.recordMD5Result", f"{side}.copyContentType", f"{side}.appendMode"):
+            if config.get_bool(job, name):
+                raise InvalidInput(f"{name} is not supported by opencdm's file connectors.", code="Cdm.0014")
         validate = config.get_bool(job, f"{side}.validateMD5")
         if validate and fmt != BINARY:
             raise InvalidInput(f"{side}.validateMD5 applies to binary copies (outputFormat BINARY_FILE).",
@@ -182,5 +185,65 @@ class FileTo:
             temp=config.get_bool(job, f"{side}.writeToTempFile", True), marker_file=marker, validate_md5=validate,
             columns=tuple(config.get_list(job, f"{side}.columnList")))
 
+
+def _text_inputs(side: str, *, reading: bool) -> tuple[InputDef, ...]:
+    """What ``_text`` reads, for either side."""
+    regex = (boolean(f"{side}.regexSeparator", "Split lines into fields with the regular expression in regex."),
+             string(f"{side}.regex", "The regular expression; required when regexSeparator is true."))
+    return (
+        string(f"{side}.fieldSeparator", "The CSV field separator; escapes such as \\t are accepted.", default=","),
+        string(f"{side}.lineSeparator", "The line separator; default any of \\n, \\r\\n and \\r." if reading
+               else "The line separator.", default=None if reading else "\\r\\n"),
+        *(regex if reading else ()),
+        boolean(f"{side}.quoteChar", "CSV values are quoted with double quotes.", default=True),
+        boolean(f"{side}.firstRowAsHeader", "The first line of a CSV file holds the column names."),
+        string(f"{side}.encodeType", "The text encoding (UTF-8, GBK, any Python codec).", default="UTF-8"),
+    )
+
+
+def bucket_inputs(inputs: tuple[InputDef, ...]) -> tuple[InputDef, ...]:
+    """``inputs`` of a store whose paths start with a bucket (OBS): ``bucketName`` first, required."""
+    side = inputs[0].name.partition(".")[0]
+    return (string(f"{side}.bucketName", "The bucket the directories are in.", required=True), *inputs)
+
+
+#: The job inputs every file connector takes (``bucket_inputs`` adds the bucket for OBS).
+FROM_INPUTS = (
+    string("fromJobConfig.inputDirectory", "Directories or files to read, joined by fileSeparator (up to "
+                                           f"{MAX_INPUT_PATHS}).", required=True),
+    string("fromJobConfig.fileSeparator", "Separator of the paths in inputDirectory.", default="|"),
+    enum("fromJobConfig.inputFormat", FORMATS, "The files' format.", required=True),
+    *_text_inputs("fromJobConfig", reading=True),
+    enum("fromJobConfig.fromCompression", FROM_COMPRESSIONS, "How the files are compressed.", default="NONE"),
+    string("fromJobConfig.jsonReferenceNode", "JSON: the path of the array holding the records; default JSON lines."),
+    string("fromJobConfig.columnList", "Columns to read by number from 1, joined by &; default every column."),
+    enum("fromJobConfig.filterType", ("WILDCARD", "TIME"), "Filter files by name patterns or by modification time."),
+    string("fromJobConfig.pathFilter", "WILDCARD: a pattern folders must match."),
+    string("fromJobConfig.fileFilter", "WILDCARD: patterns file names must match, comma-separated."),
+    string("fromJobConfig.startTime", "TIME: files modified at or after, yyyy-MM-dd HH:mm:ss UTC."),
+    string("fromJobConfig.endTime", "TIME: files modified before, yyyy-MM-dd HH:mm:ss UTC."),
+    boolean("fromJobConfig.useMarkerFile", "Wait for markerFile in the first input directory before reading."),
+    string("fromJobConfig.markerFile", "The marker file's name; required when useMarkerFile is true."),
+    integer("fromJobConfig.waitTime", "Seconds to wait for the marker file before the run fails.", default=0),
+    string("fromJobConfig.md5FileSuffix", "Check each file against its side file with this suffix (e.g. .md5)."),
+    enum("fromJobConfig.splitType", ("FILE", "SIZE"), "SIZE: large CSV and Parquet files are also cut into "
+                                                      "byte ranges.", default="FILE"),
+)
+TO_INPUTS = (
+    string("toJobConfig.outputDirectory", "The directory files are written to.", required=True),
+    enum("toJobConfig.outputFormat", FORMATS, "The files' format.", required=True),
+    *_text_inputs("toJobConfig", reading=False),
+    enum("toJobConfig.compression", tuple(dict.fromkeys(TEXT_COMPRESSIONS + CODECS)),
+         "Text: NONE, GZIP, BZIP2, ZSTD or LZ4 (default NONE); Parquet: its codec (default SNAPPY)."),
+    integer("toJobConfig.writeFileSize", "MB after which a new file starts; 0: one file per partition.", default=0),
+    string("toJobConfig.filePrefix", "Prefix of the file names written.", default="part-"),
+    enum("toJobConfig.duplicateFileOpType", DUPLICATES, "What to do with a file of the same name and size.",
+         default="REPLACE"),
+    boolean("toJobConfig.writeToTempFile", "Write into a hidden folder, moved into place when the run succeeds.",
+            default=True),
+    string("toJobConfig.markerFile", "An empty file written after a successful run."),
+    boolean("toJobConfig.validateMD5", "BINARY_FILE: re-read each written file and compare its MD5."),
+    string("toJobConfig.columnList", "Names for the written columns, by position, joined by &."),
+)
 
 __all__ = ["BINARY", "CSV", "JSON", "PARQUET", "FileFrom", "FileTo"]

@@ -16,6 +16,7 @@ from opencdm.connectors import config, egress, register
 from opencdm.connectors.base import ConnectorContext, Inputs
 from opencdm.connectors.files import FileConnector
 from opencdm.connectors.files.store import FileLink, guarded
+from opencdm.connectors.inputs import integer, secret, string
 from opencdm.errors import InvalidInput
 from opencdm.text import has_control
 
@@ -88,13 +89,23 @@ class FtpLink(ServerLink):
                              timeout=30, skip_instance_cache=True, use_listings_cache=False)
 
 
+LINK_INPUTS = (
+    string("linkConfig.server", "Host name or address of the server.", required=True),
+    integer("linkConfig.port", "The server's TCP port.", required=True),
+    string("linkConfig.username", "User to log in as.", required=True),
+    secret("linkConfig.password", "Password of the user.", required=True),
+)
+
+
 @register
 class SftpConnector(FileConnector):
     name = "sftp-connector"
     link_config = SftpLink
+    link_inputs = LINK_INPUTS
 
 
 @register
 class FtpConnector(FileConnector):
     name = "ftp-connector"
     link_config = FtpLink
+    link_inputs = LINK_INPUTS

@@ -16,6 +16,7 @@ from opencdm.connectors.jdbc.dialect import DIALECTS, dialect_for  # noqa: F401 
 from opencdm.connectors.jdbc.extract import JdbcExtractor
 from opencdm.connectors.jdbc.load import JdbcLoader
 from opencdm.connectors.jdbc.options import BEFORE_IMPORT, PREPARATIONS, JdbcFrom, JdbcLink, JdbcTo  # noqa: F401
+from opencdm.connectors.jdbc.options import FROM_INPUTS, LINK_INPUTS, TO_INPUTS
 from opencdm.errors import InvalidInput
 
 
@@ -27,6 +28,7 @@ class GenericJdbcConnector(Connector):
     appends = True
     resumable = True
     link_config, from_config, to_config = JdbcLink, JdbcFrom, JdbcTo
+    link_inputs, from_inputs, to_inputs = LINK_INPUTS, FROM_INPUTS, TO_INPUTS
     records_dirty = True
     macro_inputs = frozenset({"fromJobConfig.schemaName", "fromJobConfig.tableName", "fromJobConfig.whereClause",
                               "fromJobConfig.sql", "toJobConfig.schemaName", "toJobConfig.tableName",

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from opencdm.connectors import config
 from opencdm.connectors.base import Inputs
+from opencdm.connectors.inputs import boolean, enum, integer, mapping, secret, string
 from opencdm.connectors.jdbc.sqltext import select_statement, sql_input
 from opencdm.errors import InvalidInput
 
@@ -21,6 +22,8 @@ PREPARATIONS = ("DO_NOTHING", "CREATE_WHEN_NOT_EXIST", "DROP_AND_CREATE")
 BEFORE_IMPORT = ("none", "shouldClearTable", "whereClause")
 #: ``databaseType`` values whose links name a file instead of a server.
 FILE_DATABASES = frozenset({"SQLITE"})
+#: The ``databaseType`` choices forms offer: the dialects ``jdbc.dialect.DIALECTS`` registers.
+DATABASE_TYPES = ("POSTGRESQL", "DWS", "MYSQL", "SQLITE")
 
 
 @dataclass(frozen=True)
@@ -154,3 +157,56 @@ class JdbcTo:
             orientation=config.get_enum(job, "toJobConfig.orientation", ("ROW", "COLUMN")),
             is_compress=config.get_bool(job, "toJobConfig.isCompress"),
         )
+
+
+_SERVER = "required unless databaseType is SQLITE"
+LINK_INPUTS = (
+    enum("linkConfig.databaseType", DATABASE_TYPES, "The database's kind; SQLITE (an opencdm extension) is a file.",
+         required=True),
+    string("linkConfig.host", f"Host name or address of the database server; {_SERVER}."),
+    integer("linkConfig.port", f"TCP port of the database server; {_SERVER}."),
+    string("linkConfig.database", "Database name; for SQLITE the file's path (required), relative to the "
+                                  "project's file root."),
+    string("linkConfig.username", f"User to log in as; {_SERVER}."),
+    secret("linkConfig.password", f"Password of the user; {_SERVER}."),
+    boolean("linkConfig.useSSL", "Connect with TLS; unset: MySQL uses TLS when the server offers it.", default=None),
+    mapping("linkConfig.jdbcProperties", "JDBC driver properties our drivers understand (e.g. currentSchema, "
+                                         "connectTimeout, tinyInt1isBit); others are ignored."),
+    integer("linkConfig.fetchSize", "Rows per read batch on MySQL and SQLite.", default=65536),
+    integer("linkConfig.commitSize", "Rows per INSERT when MySQL writes without usingNative.", default=10000),
+    boolean("linkConfig.usingNative", "MySQL writes with LOAD DATA LOCAL INFILE; false: multi-row INSERTs.",
+            default=True),
+)
+FROM_INPUTS = (
+    string("fromJobConfig.schemaName", "Schema of the table; default the link's; * wildcards allowed."),
+    string("fromJobConfig.tableName", "Table to read, * wildcards allowed (matching tables are read as one); "
+                                      "required unless useSql is true."),
+    boolean("fromJobConfig.useSql", "Read the result of the query in sql instead of a table."),
+    string("fromJobConfig.sql", "One SELECT or WITH statement; required when useSql is true."),
+    string("fromJobConfig.whereClause", "A condition the rows read must meet (SQL, without WHERE)."),
+    string("fromJobConfig.columnList", "Columns to read, joined by &; default every column."),
+    string("fromJobConfig.partitionColumn", "Column the source is split on; default the single-column primary key."),
+    string("fromJobConfig.boundaryQuery", "A SELECT giving the partition column's minimum and maximum."),
+    boolean("fromJobConfig.allowNullValueInPartitionColumn", "false: rows whose partition column is NULL are "
+                                                             "not read.", default=True),
+    string("fromJobConfig.checkColumn", "Incremental reads (opencdm extension): a number, date or timestamp "
+                                        "column; each run reads the rows above what the last committed run read."),
+    string("fromJobConfig.lastValue", "With checkColumn: the value the first run reads above."),
+)
+TO_INPUTS = (
+    string("toJobConfig.schemaName", "Schema of the target table; default the link's."),
+    string("toJobConfig.tableName", "The target table.", required=True),
+    string("toJobConfig.columnList", "Target columns the source columns go to, by position, joined by &."),
+    enum("toJobConfig.tablePreparation", PREPARATIONS, "Whether the table is created (or dropped and created) "
+                                                       "first.", default="DO_NOTHING"),
+    enum("toJobConfig.beforeImportType", BEFORE_IMPORT, "Rows deleted at commit before the new ones: none, all "
+                                                        "(shouldClearTable) or those matching whereClause.",
+         default="none"),
+    boolean("toJobConfig.shouldClearTable", "Delete the table's rows at commit, before the new ones."),
+    string("toJobConfig.whereClause", "Condition of the rows deleted first; required when beforeImportType is "
+                                      "whereClause."),
+    boolean("toJobConfig.useNullable", "Copy NOT NULL constraints when the table is created."),
+    boolean("toJobConfig.extendCharLength", "Triple character lengths when the table is created."),
+    enum("toJobConfig.orientation", ("ROW", "COLUMN"), "DWS: the orientation of a table it creates."),
+    boolean("toJobConfig.isCompress", "DWS: compress a table it creates."),
+)

@@ -10,7 +10,7 @@ from confluent_kafka.admin import AdminClient
 from opencdm.connectors import register
 from opencdm.connectors.base import Connector, ConnectorContext, Extractor, Inputs, Loader
 from opencdm.connectors.kafka.extract import KafkaExtractor
-from opencdm.connectors.kafka.options import KafkaFrom, KafkaLink
+from opencdm.connectors.kafka.options import DMS_LINK_INPUTS, FROM_INPUTS, LINK_INPUTS, KafkaFrom, KafkaLink
 from opencdm.errors import LinkUnreachable
 
 
@@ -18,6 +18,7 @@ from opencdm.errors import LinkUnreachable
 class KafkaConnector(Connector):
     name = "kafka-connector"
     link_config, from_config = KafkaLink, KafkaFrom
+    link_inputs, from_inputs = LINK_INPUTS, FROM_INPUTS
     directions = frozenset({"from"})
     dms = False
 
@@ -49,4 +50,5 @@ class KafkaConnector(Connector):
 class DmsKafkaConnector(KafkaConnector):
     name = "dms-kafka-connector"
     sensitive_inputs = frozenset({"linkConfig.password"})
+    link_inputs = DMS_LINK_INPUTS
     dms = True

@@ -12,7 +12,8 @@ from typing import Any
 
 from opencdm.connectors import config, egress
 from opencdm.connectors.base import ConnectorContext, Inputs
-from opencdm.connectors.streams.records import RecordFormat
+from opencdm.connectors.inputs import boolean, enum, integer, mapping, secret, string
+from opencdm.connectors.streams.records import RECORD_INPUTS, RecordFormat
 from opencdm.errors import InvalidInput
 
 ALLOWED_PROPERTIES = ("client.id", "security.protocol", "sasl.mechanism", "sasl.mechanisms", "sasl.username",
@@ -97,3 +98,29 @@ class KafkaFrom:
         return cls(topics, config.get_enum(job, "fromJobConfig.kafkaConsumerStrategy", STRATEGIES, "EARLIEST"),
                    config.get_bool(job, "fromJobConfig.isPermanency"), config.get_str(job, "fromJobConfig.groupId"),
                    RecordFormat.parse(job), poll, float(interval))
+
+
+_BROKERS = string("linkConfig.brokerList", "Brokers as host:port joined by commas.", required=True)
+LINK_INPUTS = (
+    _BROKERS,
+    enum("linkConfig.hadoopType", ("Apache Kafka", "MRS"), "The cluster's kind.", required=True),
+    enum("linkConfig.authType", ("Simple",), "MRS: how to authenticate (Kerberos is refused).", default="Simple"),
+    mapping("linkConfig.properties", "Client settings, only those in ALLOWED_PROPERTIES."),
+)
+DMS_LINK_INPUTS = (
+    _BROKERS,
+    enum("linkConfig.kafkaType", ("Basic", "Platinum"), "The DMS instance's kind.", required=True),
+    boolean("linkConfig.isPlatinumInstance", "Connect with SASL_SSL (PLAIN) as user and password."),
+    string("linkConfig.user", "SASL user; required when isPlatinumInstance is true."),
+    secret("linkConfig.password", "SASL password; required when isPlatinumInstance is true."),
+)
+FROM_INPUTS = (
+    string("fromJobConfig.topicsList", "Topics to read, joined by commas.", required=True),
+    enum("fromJobConfig.kafkaConsumerStrategy", STRATEGIES, "Where to start where the group has no committed "
+                                                            "offset.", default="EARLIEST"),
+    string("fromJobConfig.groupId", "Consumer group: runs start from its committed offsets and commit them."),
+    integer("fromJobConfig.maxPollRecords", "Records per poll and per batch, 1 to 100000.", default=1000),
+    integer("fromJobConfig.maxPollInterval", "Seconds one cycle reads before it commits, 1 to 3600.", default=10),
+    boolean("fromJobConfig.isPermanency", "Keep reading until the run is stopped."),
+    *RECORD_INPUTS,
+)

@@ -10,7 +10,7 @@ from opencdm.connectors.base import Connector, ConnectorContext, Extractor, Inpu
 from opencdm.connectors.search.client import SearchClient
 from opencdm.connectors.search.extract import EsExtractor
 from opencdm.connectors.search.load import EsLoader
-from opencdm.connectors.search.options import EsFrom, EsLink, EsTo
+from opencdm.connectors.search.options import FROM_INPUTS, LINK_INPUTS, TO_INPUTS, EsFrom, EsLink, EsTo
 from opencdm.errors import LinkError
 
 
@@ -20,6 +20,7 @@ class ElasticsearchConnector(Connector):
     appends = True
     resumable = True
     link_config, from_config, to_config = EsLink, EsFrom, EsTo
+    link_inputs, from_inputs, to_inputs = LINK_INPUTS, FROM_INPUTS, TO_INPUTS
     records_dirty = True
     macro_inputs = frozenset({"fromJobConfig.index", "fromJobConfig.queryString", "toJobConfig.index"})
 

@@ -9,6 +9,7 @@ import pyarrow as pa
 
 from opencdm.connectors import config
 from opencdm.connectors.base import Inputs
+from opencdm.connectors.inputs import boolean, enum, secret, string
 from opencdm.errors import InvalidInput
 
 LINK_TYPES = ("CSS", "ELASTICSEARCH", "OPENSEARCH")
@@ -106,3 +107,31 @@ class EsTo:
                    config.given(job, "toJobConfig.primaryKey") else (),
                    tuple(c.strip() for c in config.get_list(job, "toJobConfig.columnList") if c.strip()),
                    pipeline, ROLLING.get(strategy) if strategy else None)
+
+
+_TYPE = "Accepted for CDM's clients and not used: servers since Elasticsearch 7 have one type per index."
+LINK_INPUTS = (
+    string("linkConfig.host", "Nodes as ip:port joined by ;, tried in turn.", required=True),
+    enum("linkConfig.linkType", LINK_TYPES, "The cluster's kind (any letter case).", required=True),
+    boolean("linkConfig.httpsAccess", "Talk to the cluster over https."),
+    boolean("linkConfig.safemode", "The cluster is secured: log in with user and password."),
+    string("linkConfig.user", "User to log in as; required when safemode is true."),
+    secret("linkConfig.password", "Password of the user; required when safemode is true."),
+)
+FROM_INPUTS = (
+    string("fromJobConfig.index", "Indexes to read: names, wildcards and commas.", required=True),
+    string("fromJobConfig.type", _TYPE),
+    string("fromJobConfig.columnList", "Fields to read as name:type joined by &; default from the index mapping."),
+    boolean("fromJobConfig.splitNestedField", "Object fields become parent.child columns."),
+    string("fromJobConfig.queryString", "A query-string filter the documents read must match."),
+)
+TO_INPUTS = (
+    string("toJobConfig.index", "The target index (one lower-case name).", required=True),
+    string("toJobConfig.type", _TYPE),
+    string("toJobConfig.primaryKey", "Columns, joined by , or &, whose values make the document _id."),
+    string("toJobConfig.columnList", "Field names for the source columns, by position, joined by &."),
+    boolean("toJobConfig.shouldClearType", "Delete the index's documents at commit, before the new ones."),
+    string("toJobConfig.pipeLine", "An ingest pipeline the documents pass through."),
+    enum("toJobConfig.createIndexStrategy", tuple(ROLLING), "Add the hour, day, ISO week or month (UTC, at "
+                                                            "commit) to the index name."),
+)

@@ -31,6 +31,7 @@ from opencdm.connectors import config
 from opencdm.connectors.arrow import POSITIONAL_KEY
 from opencdm.connectors.base import Chunk, DirtyRows, Inputs
 from opencdm.connectors.formats import csv as csvfmt
+from opencdm.connectors.inputs import enum, string
 from opencdm.errors import ExtractFailed, InvalidInput
 
 BINARY, CSV, JSON = "BINARY", "CSV", "JSON"
@@ -269,3 +270,19 @@ class LineFormat:
         if self.enclose:
             return self.enclose + text.replace(self.enclose, self.enclose * 2) + self.enclose
         return text
+
+
+#: What ``RecordFormat`` reads: the FROM inputs of every stream source.
+RECORD_INPUTS = (
+    enum("fromJobConfig.dataFormat", (BINARY, CSV, JSON), "How records become rows: their bytes, CSV fields, or "
+                                                          "a JSON object (opencdm extension).", required=True),
+    string("fromJobConfig.separator", "CSV: the field separator.", default=","),
+    string("fromJobConfig.columnList", "Field names joined by & (JSON: name:type); default from the first record "
+                                       "(opencdm extension)."),
+)
+#: What ``LineFormat`` reads: the TO inputs of every stream destination.
+LINE_INPUTS = (
+    string("toJobConfig.separator", "Separator of the values in each record.", default=" "),
+    string("toJobConfig.columnList", "Columns to write, by number from 1, joined by &; default every column."),
+    string("toJobConfig.identifierEnclose", "One character wrapped around every value."),
+)
