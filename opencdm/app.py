@@ -6,15 +6,15 @@ import logging
 from collections import Counter
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request, Response
 
-from opencdm import __version__, connectors
+from opencdm import __version__, connectors, metrics
 from opencdm.api import catalog, clusters, errors, iam, jobs, links, misc, openapi
 from opencdm.api.deps import RequestIds
 from opencdm.api.guard import Guard
 from opencdm.api.limits import FailureGate, LoginThrottle
 from opencdm.engine.supervisor import Supervisor
-from opencdm.errors import CdmError
+from opencdm.errors import CdmError, Forbidden
 from opencdm.settings import Settings
 from opencdm.store import credentials
 from opencdm.store import links as link_store
@@ -37,6 +37,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         reseal_legacy_secrets(store, box)
         supervisor = Supervisor(store, box, settings)
         app.state.store, app.state.box, app.state.supervisor = store, box, supervisor
+        metrics.install(supervisor.runtimes.items)
         supervisor.start()
         log.info("opencdm %s ready: metadata=%s connectors=%s", __version__, _safe_url(store.url),
                  ",".join(connectors.names()))
@@ -57,6 +58,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     openapi.install(app)
     app.add_middleware(Guard)
     app.add_middleware(RequestIds)  # outermost: every answer, the guard's too, carries X-Request-Id
+
+    @app.get("/metrics", include_in_schema=False)
+    def scrape(request: Request) -> Response:
+        client = request.client.host if request.client else None
+        if not metrics.allowed(settings.metrics, settings.metrics_token, client, request.headers.get("authorization")):
+            raise Forbidden("Scraping /metrics needs a loopback client or the metrics token (OPENCDM_METRICS, "
+                            "OPENCDM_METRICS_TOKEN).")
+        body, content_type = metrics.exposition()
+        return Response(body, media_type=content_type)
 
     @app.get("/health", include_in_schema=False)
     def health() -> dict[str, str]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -45,9 +44,16 @@ DataDir = Annotated[Optional[Path], typer.Option("--data-dir", help="Data direct
 
 
 def _settings(data_dir: Path | None):
+    from pydantic import ValidationError
+
     from opencdm.settings import Settings
 
-    return Settings(data_dir=data_dir) if data_dir else Settings()
+    try:
+        return Settings(data_dir=data_dir) if data_dir else Settings()
+    except ValidationError as exc:  # one line per bad variable, named as the operator set it
+        for err in exc.errors():
+            typer.echo(f"error: OPENCDM_{str(err['loc'][0]).upper()}: {err['msg']}", err=True)
+        raise typer.Exit(2) from None
 
 
 def _store_and_box(data_dir: Path | None):
@@ -58,10 +64,6 @@ def _store_and_box(data_dir: Path | None):
     store = Store(settings.metadata_url)
     store.migrate()
     return store, SecretBox(settings.key_file)
-
-
-def _logging(level: str) -> None:
-    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
 
 
 @app.command()
@@ -79,15 +81,17 @@ def serve(host: str = "127.0.0.1", port: int = 8087, data_dir: DataDir = None,
 
     from opencdm.app import create_app
 
-    settings = _settings(data_dir)
-    level = log_level or settings.log_level
-    _logging(level)
+    from opencdm import logs
+
     try:
+        settings = _settings(data_dir)
+        level = logs.check_level(log_level or settings.log_level)
+        logs.configure(level, settings.log_format)
         app_ = create_app(settings)
-    except ValueError as exc:  # a file root that would expose the server's own files, a bad setting
+    except ValueError as exc:  # a bad setting, a file root that would expose the server's own files
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
-    uvicorn.run(app_, host=host, port=port, log_level=level.lower(), access_log=False)
+    uvicorn.run(app_, host=host, port=port, log_level=level.lower(), access_log=False, log_config=None)
 
 
 @credentials_app.command("create")

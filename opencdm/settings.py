@@ -53,7 +53,13 @@ class Settings(BaseSettings):
     link_egress_allow: list[str] = Field(
         default_factory=list, description="Networks/hosts links may connect to (JSON list of CIDRs or host names); "
                                           "empty = anywhere.")
-    log_level: str = "INFO"
+    log_level: str = Field(default="INFO", description="debug, info, warning, error or critical.")
+    log_format: str = Field(default="text", pattern="^(text|json)$",
+                            description="text lines, or one JSON object per line.")
+    metrics: str = Field(default="loopback", pattern="^(loopback|open|off)$",
+                         description="Who may scrape /metrics: loopback clients, anyone, or nobody.")
+    metrics_token: str | None = Field(default=None, repr=False,
+                                      description="When set, /metrics needs 'Authorization: Bearer <token>'.")
     timezone: str = Field(default="UTC", description="Zone of schedules' dates and of ${dateformat(...)} macros.")
     scheduler_interval_seconds: float = Field(default=1.0, gt=0, description="How often due schedules are looked for.")
 
@@ -61,6 +67,13 @@ class Settings(BaseSettings):
     @classmethod
     def _roots(cls, value: Any) -> Any:
         return {"*": value} if isinstance(value, list) else value
+
+    @field_validator("log_level")
+    @classmethod
+    def _level(cls, value: str) -> str:
+        from opencdm.logs import check_level
+
+        return check_level(value)
 
     @field_validator("timezone")
     @classmethod

@@ -1,4 +1,5 @@
 pytest_plugins = [
+    "tests.infra.secrets",
     "tests.infra.postgres",
     "tests.infra.mariadb",
     "tests.infra.server",

@@ -9,6 +9,7 @@ from typing import Annotated
 
 from fastapi import Depends, Path, Request
 
+from opencdm import logs, metrics
 from opencdm.api.auth import Caller, check_project
 from opencdm.engine.supervisor import Supervisor
 from opencdm.errors import AuthError
@@ -63,6 +64,7 @@ class RequestIds:
         headers = dict(scope.get("headers") or [])
         rid = headers.get(b"x-request-id", b"").decode("latin-1")[:64] or uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = rid
+        logs.bind(request_id=rid)  # this request's task only
         started = time.monotonic()
         status = [0]
 
@@ -76,5 +78,9 @@ class RequestIds:
         try:
             await self.app(scope, receive, send_with_id)
         finally:
+            took = time.monotonic() - started
+            route = scope.get("route")
+            metrics.HTTP_SECONDS.labels(scope["method"], getattr(route, "path", None) or "unmatched",
+                                        str(status[0])).observe(took)
             log.info("request_id=%s %s %s -> %s in %.1f ms", rid, scope["method"], scope["path"], status[0],
-                     1000 * (time.monotonic() - started))
+                     1000 * took)

@@ -23,6 +23,7 @@ from urllib.parse import unquote
 import anyio.to_thread
 from starlette.datastructures import Headers
 
+from opencdm import logs
 from opencdm.api import auth
 from opencdm.api.errors import response
 from opencdm.errors import CdmError, InvalidInput, TooLarge
@@ -131,4 +132,5 @@ class Guard:
                                                    scope.get("query_string", b""), headers, body, state.store,
                                                    settings, state.lockout)
         scope.setdefault("state", {})["caller"] = first
+        logs.bind(project_id=first.project_id)  # this request's task only: its log lines name the project
         return body

@@ -68,6 +68,11 @@ class Runtimes:
         with self._lock:
             return list(self._runtimes.values())
 
+    def items(self) -> list[tuple[str, ClusterRuntime]]:
+        """(cluster id, runtime) of every cluster in service."""
+        with self._lock:
+            return list(self._runtimes.items())
+
     def with_runs(self) -> list[ClusterRuntime]:
         """Every runtime that may hold runs: in service, and retired ones still draining."""
         with self._lock:

@@ -10,7 +10,7 @@ import time
 import traceback
 from concurrent.futures import ThreadPoolExecutor
 
-from opencdm import connectors
+from opencdm import connectors, logs, metrics
 from opencdm.clusters.base import dask_address
 from opencdm.connectors.base import ConnectorContext
 from opencdm.engine import expand
@@ -40,10 +40,11 @@ log = logging.getLogger("opencdm.supervisor")
 
 
 class _StoreSink(ProgressSink):
-    def __init__(self, store: Store, submission_id: int, project_id: str = "", job_key: str = "") -> None:
+    def __init__(self, store: Store, spec: TransferSpec, project_id: str = "", job_key: str = "") -> None:
         self.store = store
-        self.sid = submission_id
+        self.sid = spec.submission_id
         self.project_id, self.job_name = project_id, job_key  # job_key: positions.job_key
+        self.meter = metrics.RunMeter(spec.from_.connector, spec.to.connector)
 
     def positions(self, source: str) -> dict:
         with self.store.session() as s:
@@ -63,10 +64,13 @@ class _StoreSink(ProgressSink):
 
     def progress(self, c: Counters, progress: float, sub_jobs: list | None = None) -> None:
         extra = {"sub_jobs": sub_jobs} if sub_jobs is not None else {}
+        self.meter.progress(c.rows_read, c.rows_written, c.bytes_read, c.bytes_written)
         with self.store.session() as s:
             submission_store.set_if_active(s, self.sid, progress=progress, **_counts(c), **extra)
 
     def finished(self, ok: bool, c: Counters, error: CdmError | None) -> None:
+        self.meter.progress(c.rows_read, c.rows_written, c.bytes_read, c.bytes_written)
+        self.meter.ended(st.SUCCEEDED if ok else st.FAILED)
         fields = dict(_counts(c), rows_dirty=c.rows_dirty)
         if ok:
             fields.update(status=st.SUCCEEDED, progress=100.0)
@@ -192,7 +196,7 @@ class Supervisor:
         deadline = time.monotonic() + 60  # clusters come up in the background
         while (rt := self.runtimes.get(cluster_id)) is None and time.monotonic() < deadline:
             time.sleep(0.1)
-        sink = _StoreSink(self.store, spec.submission_id, project_id, job_key)
+        sink = _StoreSink(self.store, spec, project_id, job_key)
         if rt is None:
             sink.finished(False, Counters(), CdmError("The cluster of this permanent run is not running."))
             return
@@ -287,7 +291,7 @@ class Supervisor:
         if options.resumable:
             spec = dataclasses.replace(spec, resumable=True,
                                        run_id=taken_up.run_id if taken_up is not None else spec.run_id)
-        attempts = Attempts(_StoreSink(self.store, sub.id, job.project_id,
+        attempts = Attempts(_StoreSink(self.store, spec, job.project_id,
                                        position_store.job_key(job.cluster_id, job.name)), options.retries)
         every = self.settings.progress_interval_seconds
 
@@ -335,8 +339,10 @@ class Supervisor:
                  disposable: str = "NONE") -> None:
         sid = runner.spec.submission_id
         rt.active[sid] = runner
+        project = getattr(getattr(runner.sink, "sink", runner.sink), "project_id", None)
 
         def go() -> None:
+            tokens = logs.bind(project_id=project, job=runner.spec.job_name, submission_id=sid)
             try:
                 if attempts is not None:
                     run_attempts(runner, make, attempts, self.settings.retry_backoff_seconds,
@@ -349,6 +355,7 @@ class Supervisor:
                 rt.active.pop(sid, None)
                 if disposable != "NONE":
                     self._dispose(sid, disposable)
+                logs.unbind(tokens)
 
         try:
             rt.runners.submit(go)

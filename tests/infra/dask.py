@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.infra import secrets
 from tests.infra.postgres import free_port
 from tests.infra.procs import port_open, stop_process, wait_until_up
 
@@ -130,4 +131,5 @@ def dask_cluster() -> Iterator[DaskCluster]:
         yield cluster
     finally:
         cluster.stop()
+        secrets.scan(root.rglob("*.log"))  # the workers ran tasks that carry link secrets
         shutil.rmtree(root, ignore_errors=True)

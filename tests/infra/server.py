@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.infra import secrets
 from tests.infra.postgres import PostgresServer, free_port
 
 
@@ -31,6 +32,8 @@ class Server:
         return f"http://127.0.0.1:{self.port}"
 
     def cli(self, *args: str) -> str:
+        if "--password" in args:
+            secrets.remember(args[args.index("--password") + 1])
         out = subprocess.run([sys.executable, "-m", "opencdm", *args, "--data-dir", str(self.data_dir)],
                              env=self.env, capture_output=True, text=True, timeout=120)
         assert out.returncode == 0, out.stderr
@@ -38,6 +41,7 @@ class Server:
 
     def credentials(self, project_id: str) -> tuple[str, str]:
         doc = json.loads(self.cli("credentials", "create", "--project-id", project_id))
+        secrets.remember(doc["sk"])
         return doc["ak"], doc["sk"]
 
     def start(self) -> None:
@@ -91,6 +95,7 @@ def make_server(tmp: Path, metadata_url: str | None = None) -> Server:
     env = {k: v for k, v in os.environ.items() if not k.startswith("OPENCDM_")}
     if metadata_url:
         env["OPENCDM_DATABASE_URL"] = metadata_url
+    secrets.watch(tmp / "server.log")
     return Server(data_dir=data_dir, env=env, log_path=tmp / "server.log")
 
 
