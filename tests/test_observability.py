@@ -138,3 +138,12 @@ def test_log_level_is_honoured(tmp_path):
     assert " DEBUG " in chatty.stderr and "ready" in chatty.stderr, chatty.stderr[-2000:]
     bad = serve_briefly(tmp_path / "bad", OPENCDM_LOG_LEVEL="loud")
     assert bad.returncode == 2 and "log level" in bad.stderr and "Traceback" not in bad.stderr, bad.stderr
+
+
+def test_the_log_check_finds_a_secret(tmp_path):
+    from tests.infra import secrets
+
+    secrets.remember("a-remembered-sk-value")
+    log = tmp_path / "x.log"
+    log.write_text("ok line\nlink dst password=opencdm-test-pw\nsk a-remembered-sk-value\n")
+    assert [hit.split(": ")[0] for hit in secrets.find([log])] == [f"{log}:2", f"{log}:3"]

@@ -38,7 +38,14 @@ def secrets() -> set[str]:
 
 
 def scan(paths: Iterable[Path]) -> list[str]:
-    """Lines of ``paths`` that hold a secret (``file:line: which``), also kept for the session's check."""
+    """Lines of ``paths`` that hold a secret, kept for the session's check."""
+    hits = find(paths)
+    _found.extend(hits)
+    return hits
+
+
+def find(paths: Iterable[Path]) -> list[str]:
+    """Lines of ``paths`` that hold a secret (``file:line: first letters``)."""
     wanted, hits = secrets(), []
     for path in paths:
         try:
@@ -47,7 +54,6 @@ def scan(paths: Iterable[Path]) -> list[str]:
                     hits += [f"{path}:{n}: {s[:3]}…" for s in wanted if s in line]
         except FileNotFoundError:
             continue
-    _found.extend(hits)
     return hits
 
 

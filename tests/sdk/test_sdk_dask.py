@@ -98,6 +98,8 @@ def test_random_cluster_call_spreads_jobs_over_local_and_dask(world):
 
 def test_dask_cluster_status_follows_its_scheduler(world, dask_cluster):
     c, dask = world["client"], world["dask"]
+    c.create_job(m.CreateJobRequest(cluster_id=dask, body=m.CdmCreateJobJsonReq(jobs=[
+        pg_job("follow", "orders", "never_written", extractors=1)])))
     try:
         dask_cluster.stop_scheduler()
         deadline = time.monotonic() + 30
@@ -106,7 +108,7 @@ def test_dask_cluster_status_follows_its_scheduler(world, dask_cluster):
             time.sleep(0.3)
         assert "unreachable" in json.loads(d.raw_content)["statusDetail"]
         with pytest.raises(Exception) as err:  # jobs are refused while it is abnormal
-            c.start_job(m.StartJobRequest(cluster_id=dask, job_name="rel", body=m.CdmStartJobReq()))
+            c.start_job(m.StartJobRequest(cluster_id=dask, job_name="follow", body=m.CdmStartJobReq()))
         assert "Cdm.0037" in str(err.value) or "not running" in str(err.value)
     finally:
         dask_cluster.restore()
@@ -182,13 +184,16 @@ def test_dask_cluster_actions_act_on_opencdm_only(world, dask_cluster):
     assert raw["capacity"] == {"slots": 4, "in-use": 0, "waiting": 0, "runs": 0}, raw["capacity"]
     local = json.loads(c.show_cluster_detail(m.ShowClusterDetailRequest(cluster_id=world["local"])).raw_content)
     assert local["backend"] == {"type": "local"} and local["capacity"]["slots"] >= 1
+    make_empty_like(world["dst"], "after_actions")
+    c.create_job(m.CreateJobRequest(cluster_id=dask, body=m.CdmCreateJobJsonReq(jobs=[
+        pg_job("acts", "orders", "after_actions", extractors=2)])))
     workers = dask_cluster.worker_pids()
     c.stop_cluster(m.StopClusterRequest(cluster_id=dask, body=m.CdmStopClusterReq(
         stop=m.CdmStopClusterReqStop(stop_mode="IMMEDIATELY"))))
     wait_cluster(c, dask, "900")
     assert dask_cluster.worker_pids() == workers  # the user's scheduler and workers run on
     with pytest.raises(Exception) as err:
-        c.start_job(m.StartJobRequest(cluster_id=dask, job_name="rel", body=m.CdmStartJobReq()))
+        c.start_job(m.StartJobRequest(cluster_id=dask, job_name="acts", body=m.CdmStartJobReq()))
     assert "Cdm.0037" in str(err.value) or "not running" in str(err.value)
     c.start_cluster(m.StartClusterRequest(cluster_id=dask, body=m.CdmStartClusterReq(start={})))
     wait_cluster(c, dask, "200")
@@ -197,8 +202,9 @@ def test_dask_cluster_actions_act_on_opencdm_only(world, dask_cluster):
                                               restart_level="SERVICE", type="cdm", instance="", group=""))))
     wait_cluster(c, dask, "200")
     assert dask_cluster.worker_pids() == workers
-    c.start_job(m.StartJobRequest(cluster_id=dask, job_name="rel", body=m.CdmStartJobReq()))
-    assert wait_job(c, dask, "rel").status == "SUCCEEDED"
+    c.start_job(m.StartJobRequest(cluster_id=dask, job_name="acts", body=m.CdmStartJobReq()))
+    assert wait_job(c, dask, "acts").status == "SUCCEEDED"
+    assert checksums(world["dst"], "after_actions") == checksums(world["src"], "orders")
     spare = c.create_cluster(m.CreateClusterRequest(body=cluster_body("spare", dask_cluster.address))).id
     wait_cluster(c, spare, "200")
     c.delete_cluster(m.DeleteClusterRequest(cluster_id=spare, body=m.CdmDeleteClusterReq(keep_last_manual_backup=0)))
