@@ -9,7 +9,8 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request, Response
 
 from opencdm import __version__, connectors, metrics
-from opencdm.api import catalog, clusters, errors, iam, jobs, links, misc, openapi
+from opencdm import console
+from opencdm.api import catalog, clusters, dirty, errors, iam, jobs, links, misc, openapi
 from opencdm.api.deps import RequestIds
 from opencdm.api.guard import Guard
 from opencdm.api.limits import FailureGate, LoginThrottle
@@ -53,8 +54,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.lockout = FailureGate(settings.ak_lockout_failures, settings.ak_lockout_seconds)
     app.state.login = LoginThrottle(settings)
     errors.install(app)
-    for module in (iam, clusters, jobs, links, misc, catalog):
+    for module in (iam, clusters, jobs, links, misc, dirty, catalog):
         app.include_router(module.router)
+    console.install(app)
     openapi.install(app)
     app.add_middleware(Guard)
     app.add_middleware(RequestIds)  # outermost: every answer, the guard's too, carries X-Request-Id

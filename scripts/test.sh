@@ -22,6 +22,7 @@ pkgs=()
 command -v radosgw >/dev/null 2>&1 || pkgs+=(radosgw ceph-mon ceph-osd ceph-common)
 [ -x /usr/sbin/sshd ] || pkgs+=(openssh-server)
 command -v rclone >/dev/null 2>&1 || pkgs+=(rclone)
+[ -x /usr/bin/chromium ] || pkgs+=(chromium)  # the console's end-to-end tests (Playwright)
 if [ ${#pkgs[@]} -gt 0 ]; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >/dev/null
 fi

@@ -1,4 +1,5 @@
-"""``POST /v3/auth/tokens``: an IAM-compatible password login that issues ``X-Auth-Token`` tokens.
+"""``POST /v3/auth/tokens``: an IAM-compatible password login that issues ``X-Auth-Token`` tokens;
+``DELETE /v3/auth/tokens`` revokes one (Keystone: ``X-Auth-Token`` authenticates, ``X-Subject-Token`` goes).
 
 Only the password method and project scope are supported. Projects have no separate names here,
 so ``scope.project.name`` must equal the project id. A body without ``scope`` gets a token for the
@@ -12,10 +13,10 @@ from typing import Any
 
 import anyio.to_thread
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from opencdm.errors import AuthError, InvalidInput, Throttled
+from opencdm.errors import AuthError, InvalidInput, NotFound, Throttled
 from opencdm.store import credentials
 from opencdm.store.db import now_ms
 from opencdm.text import has_control
@@ -134,3 +135,29 @@ async def create_token(request: Request) -> JSONResponse:
         }
     }
     return JSONResponse(body, status_code=201, headers={"X-Subject-Token": token})
+
+
+def _revoke(store: Any, caller_token: str, subject: str) -> None:
+    with store.session() as session:
+        identity = credentials.token_identity(session, caller_token)
+        if identity is None:
+            raise AuthError("Incorrect IAM authentication information: decrypt token fail")
+        # A token of another user or project is "not found" too: no oracle for other people's tokens.
+        if credentials.token_identity(session, subject) != identity:
+            raise NotFound("Could not find the token given in X-Subject-Token.")
+        credentials.revoke_token(session, subject)
+
+
+@router.delete("/v3/auth/tokens", status_code=204, response_model=None,
+               responses={"404": {"description": "X-Subject-Token is not a valid token of the caller's user."}})
+async def revoke_token(request: Request) -> Response:
+    """Revoke the token in ``X-Subject-Token`` (the caller's own, or another of the same user and project),
+    authenticated by ``X-Auth-Token``, as Keystone does. Logging out of the console calls this."""
+    caller_token = (request.headers.get("x-auth-token") or "").strip()
+    subject = (request.headers.get("x-subject-token") or "").strip()
+    if not caller_token:
+        raise AuthError("Incorrect IAM authentication information: no credentials; send X-Auth-Token")
+    if not subject:
+        raise InvalidInput("X-Subject-Token cannot be left blank: send the token to revoke.")
+    await anyio.to_thread.run_sync(_revoke, request.app.state.store, caller_token, subject)
+    return Response(status_code=204)

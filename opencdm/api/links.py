@@ -136,6 +136,15 @@ async def create_link(project_id: str, cluster_id: str, body: LinksIn, request: 
     return _passed(request, name=link.name)
 
 
+@router.get("/link")
+def list_links(project_id: str, cluster_id: str, caller: CallerDep, store: StoreDep) -> JSONResponse:
+    """An opencdm extension (CDM has no list route): every link of the cluster, secrets masked as in show."""
+    with store.session() as s:
+        cluster_store.get(s, project_id, cluster_id)
+        return JSONResponse({"links": [views.link(row, _sensitive(row))
+                                       for row in link_store.list_(s, project_id, cluster_id)]})
+
+
 @router.get("/link/{link_name}")
 def show_link(project_id: str, cluster_id: str, link_name: str, caller: CallerDep, store: StoreDep) -> JSONResponse:
     with store.session() as s:

@@ -39,6 +39,11 @@ def get(session: Session, project_id: str, cluster_id: str, name: str) -> Link:
     return row
 
 
+def list_(session: Session, project_id: str, cluster_id: str) -> list[Link]:
+    return list(session.scalars(select(Link).where(Link.project_id == project_id, Link.cluster_id == cluster_id)
+                                .order_by(Link.name)))
+
+
 def _items(config: dict[str, Any] | None) -> Iterable[dict[str, Any]]:
     for group in (config or {}).get("configs", []):
         yield from group.get("inputs", [])
