@@ -69,7 +69,7 @@ def from_headers(headers: Any, client: str, store: Any, box: Any, settings: Any,
             raise AuthError(_IAM + "SignedHeaders must include host and x-sdk-date")
         if wait := lockout.remaining((access, client)):
             raise AuthError(_IAM + f"too many failed signatures for this ak; retry in {int(wait) + 1} s")
-        with store.session() as session:
+        with store.reading() as session:
             found = credentials.secret_for(session, box, access)
         if found is None:
             raise AuthError(_IAM + "Get secretKey failed, ak not exist")
@@ -78,7 +78,7 @@ def from_headers(headers: Any, client: str, store: Any, box: Any, settings: Any,
         return PendingSignature(access, signature, sk, project_id, user_name, client)
     token = headers.get("x-auth-token")
     if token:
-        with store.session() as session:
+        with store.reading() as session:
             identity = credentials.token_identity(session, token.strip())
         if identity is None:
             raise AuthError(_IAM + "decrypt token fail")

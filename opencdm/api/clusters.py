@@ -33,7 +33,7 @@ MAX_DELAY = 86_400
 
 @router.get("/clusters")
 def list_clusters(project_id: str, caller: CallerDep, store: StoreDep, supervisor: SupervisorDep) -> JSONResponse:
-    with store.session() as s:
+    with store.reading() as s:
         return JSONResponse({"clusters": [views.cluster(c, runtime=supervisor.runtimes.get(c.id))
                                           for c in cluster_store.list_(s, project_id)]})
 
@@ -41,7 +41,7 @@ def list_clusters(project_id: str, caller: CallerDep, store: StoreDep, superviso
 @router.get("/clusters/{cluster_id}")
 def show_cluster(project_id: str, cluster_id: str, caller: CallerDep, store: StoreDep,
                  supervisor: SupervisorDep) -> JSONResponse:
-    with store.session() as s:
+    with store.reading() as s:
         c = cluster_store.get(s, project_id, cluster_id)
         return JSONResponse(views.cluster(c, detail=True, runtime=supervisor.runtimes.get(c.id)))
 

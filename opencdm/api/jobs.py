@@ -161,7 +161,7 @@ def show_jobs(project_id: str, cluster_id: str, job_name: str, caller: CallerDep
               filter: str | None = None, page_no: int = Query(1, ge=1, le=MAX_INT),
               page_size: int = Query(10, ge=1, le=100), jobType: JobType = "NORMAL_JOB") -> JSONResponse:
     name = job_name
-    with store.session() as s:
+    with store.reading() as s:
         _cluster(s, project_id, cluster_id)
         if name == "all":
             total, rows = job_store.page(s, project_id, cluster_id, name_filter=filter, job_type=jobType,
@@ -237,7 +237,7 @@ def stop_job(project_id: str, cluster_id: str, job_name: str, caller: CallerDep,
                                         error_details="Cancelled [Cdm.0053]: stopped before it ran")
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:  # return once the run has really ended, so a status call agrees
-        with store.session() as s:
+        with store.reading() as s:
             if submission_store.active_for_job(s, row.id) is None:
                 break
         time.sleep(0.1)
@@ -247,7 +247,7 @@ def stop_job(project_id: str, cluster_id: str, job_name: str, caller: CallerDep,
 @router.get("/{cluster_id}/cdm/job/{job_name}/status")
 def job_status(project_id: str, cluster_id: str, job_name: str, caller: CallerDep, store: StoreDep) -> JSONResponse:
     name = job_name
-    with store.session() as s:
+    with store.reading() as s:
         _cluster(s, project_id, cluster_id)
         row = job_store.get(s, project_id, cluster_id, name)
         sub = submission_store.latest(s, row.id)
@@ -262,7 +262,7 @@ def job_status(project_id: str, cluster_id: str, job_name: str, caller: CallerDe
 def show_submissions(project_id: str, cluster_id: str, caller: CallerDep, store: StoreDep,
                      jname: str | None = None, page_no: int = Query(1, ge=1, le=MAX_INT),
                      page_size: int = Query(10, ge=1, le=100)) -> JSONResponse:
-    with store.session() as s:
+    with store.reading() as s:
         _cluster(s, project_id, cluster_id)
         total, rows = submission_store.history(s, project_id, cluster_id, jname, page_no, page_size)
         return JSONResponse({"submissions": [views.submission(r) for r in rows], "total": total,

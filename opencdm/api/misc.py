@@ -62,7 +62,7 @@ def flavor_detail(project_id: str, flavor_id: str, caller: CallerDep) -> JSONRes
 
 @router.get("/enterprise-projects")
 def enterprise_projects(project_id: str, caller: CallerDep, store: StoreDep) -> JSONResponse:
-    with store.session() as s:
+    with store.reading() as s:
         rows = cluster_store.list_(s, project_id)
         return JSONResponse({"resources": [
             {"cluster_id": c.id, "sys_tags": [{"key": "_sys_enterprise_project_id", "value": views.enterprise_project(c)}]}
@@ -71,7 +71,7 @@ def enterprise_projects(project_id: str, caller: CallerDep, store: StoreDep) -> 
 
 @router.get("/clusters/{cluster_id}/enterprise-projects")
 def cluster_enterprise_project(project_id: str, cluster_id: str, caller: CallerDep, store: StoreDep) -> JSONResponse:
-    with store.session() as s:
+    with store.reading() as s:
         c = cluster_store.get(s, project_id, cluster_id)
         return JSONResponse({"sys_tags": [{"key": "_sys_enterprise_project_id",
                                            "value": views.enterprise_project(c)}]})
@@ -81,7 +81,7 @@ def cluster_enterprise_project(project_id: str, cluster_id: str, caller: CallerD
 def instance(project_id: str, instance_id: str, caller: CallerDep, store: StoreDep) -> JSONResponse:
     """Each local cluster has one node, ``<cluster id>-node-1``."""
     cluster_id = instance_id.removesuffix("-node-1")
-    with store.session() as s:
+    with store.reading() as s:
         try:
             c = cluster_store.get(s, project_id, cluster_id)
         except NotFound:

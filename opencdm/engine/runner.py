@@ -60,6 +60,7 @@ class Runner:
         self._base = Counters()  # what earlier cycles of a stream run moved
         self._streaming = False
         self._warming: list[concurrent.futures.Future] = []
+        self._reported: tuple[Counters, float] | None = None  # the last progress written
 
     def cancel(self) -> None:
         self.control.cancel()
@@ -344,7 +345,10 @@ class Runner:
             progress = 100.0 * self.counters.rows_written / estimate
         else:
             progress = 100.0 * len(done) / max(1, n_parts)
-        self.sink.progress(self.counters, round(min(99.0, max(0.0, progress)), 1))
+        now = (dataclasses.replace(self.counters), round(min(99.0, max(0.0, progress)), 1))
+        if now != self._reported:  # unchanged (a run waiting for a slot): nothing to write
+            self._reported = now
+            self.sink.progress(*now)
 
 
 def _as_cdm_error(exc: BaseException) -> CdmError:

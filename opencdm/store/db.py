@@ -32,8 +32,11 @@ def make_engine(url: str) -> Engine:
             dbapi_conn.isolation_level = None  # pysqlite must not emit its own BEGIN; the hook below does
 
         @event.listens_for(engine, "begin")
-        def _sqlite_begin(conn) -> None:  # take the write lock up front: no deadlock on lock upgrade
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        def _sqlite_begin(conn) -> None:
+            # A unit of work takes the write lock up front (no deadlock on a lock upgrade); a read-only
+            # one (Store.reading) begins deferred: under WAL it neither waits for writers nor holds them up.
+            conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get("opencdm_read_only") else
+                                 "BEGIN IMMEDIATE")
 
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
@@ -58,6 +61,7 @@ class Store:
         self.url = url
         self.engine = make_engine(url)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self.readers = sessionmaker(self.engine.execution_options(opencdm_read_only=True), expire_on_commit=False)
 
     def migrate(self) -> None:
         upgrade(self.engine)
@@ -70,6 +74,18 @@ class Store:
                 yield session
             for callback in session.info.pop("after_commit", []):  # e.g. queue a run once its row is visible
                 callback()
+
+    @contextmanager
+    def reading(self) -> Iterator[Session]:
+        """A read-only unit of work (status polls, listings, authentication): never writes, so on SQLite
+        it does not queue behind the runs' progress writes; rolled back at the end."""
+        with self.readers() as session:
+            try:
+                yield session
+                if session.new or session.dirty or session.deleted:
+                    raise RuntimeError("Store.reading() is read-only: use Store.session() to write")
+            finally:
+                session.rollback()
 
     def close(self) -> None:
         self.engine.dispose()
