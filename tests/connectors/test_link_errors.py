@@ -56,6 +56,22 @@ def test_kafka_unreachable_broker_and_unsafe_properties():
                                                "Platinum", "linkConfig.isPlatinumInstance": "true"}, CTX)
 
 
+def test_kafka_sasl_password_is_a_sealed_input_not_a_property():
+    from opencdm.connectors.kafka.options import KafkaLink
+
+    link = {"linkConfig.brokerList": "127.0.0.1:9092", "linkConfig.hadoopType": "Apache Kafka"}
+    with pytest.raises(CdmError, match="linkConfig.password") as err:  # properties are stored and shown as given
+        get("kafka-connector").check_link(dict(link, **{"linkConfig.properties": {"sasl.password": "pw"}}), CTX)
+    assert err.value.code == "Cdm.0014"
+    with pytest.raises(CdmError, match="sasl.username"):  # a password nobody would use is refused, not ignored
+        KafkaLink.parse(dict(link, **{"linkConfig.password": "pw-123"}))
+    sasl = {"sasl.username": "u", "sasl.mechanisms": "PLAIN", "security.protocol": "SASL_PLAINTEXT"}
+    parsed = KafkaLink.parse(dict(link, **{"linkConfig.properties": sasl, "linkConfig.password": "pw-123"}))
+    conf = parsed.client_config(CTX)
+    assert conf["sasl.password"] == "pw-123" and conf["sasl.username"] == "u" and "pw-123" not in repr(parsed)
+    assert "linkConfig.password" in get("kafka-connector").sensitive_inputs
+
+
 def test_dis_unreachable_endpoint_is_named():
     with pytest.raises(CdmError) as err:
         get("dis-connector").check_link({"linkConfig.region": "r", "linkConfig.endpoint": f"http://127.0.0.1:{free_port()}",

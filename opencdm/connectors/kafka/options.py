@@ -17,7 +17,7 @@ from opencdm.connectors.streams.records import RECORD_INPUTS, RecordFormat
 from opencdm.errors import InvalidInput
 
 ALLOWED_PROPERTIES = ("client.id", "security.protocol", "sasl.mechanism", "sasl.mechanisms", "sasl.username",
-                      "sasl.password", "ssl.endpoint.identification.algorithm", "enable.ssl.certificate.verification",
+                      "ssl.endpoint.identification.algorithm", "enable.ssl.certificate.verification",
                       "socket.", "fetch.", "receive.message.max.bytes", "message.max.bytes", "request.timeout.ms",
                       "session.timeout.ms", "api.version.request", "broker.version.fallback", "reconnect.backoff",
                       "metadata.max.age.ms", "topic.metadata.refresh.interval.ms", "isolation.level",
@@ -52,10 +52,17 @@ class KafkaLink:
                                code="Cdm.0014")
         props = config.get_map(link, "linkConfig.properties")
         for key in props:
+            if key == "sasl.password":  # properties are stored and shown as given: a secret goes where it is sealed
+                raise InvalidInput("linkConfig.properties cannot hold sasl.password: give it as linkConfig.password, "
+                                   "which is stored encrypted and never shown.", code="Cdm.0014")
             if not key.startswith(ALLOWED_PROPERTIES):
                 raise InvalidInput(f"linkConfig.properties [{key}] is not a client setting links may set; allowed: "
                                    f"{', '.join(ALLOWED_PROPERTIES)}.", code="Cdm.0014")
-        return cls(tuple(brokers), tuple(sorted(props.items())))
+        password = config.get_secret(link, "linkConfig.password")
+        if password is not None and "sasl.username" not in props:
+            raise InvalidInput("linkConfig.password is the SASL password: set sasl.username (and sasl.mechanisms, "
+                               "security.protocol) in linkConfig.properties with it.", code="Cdm.0014")
+        return cls(tuple(brokers), tuple(sorted(props.items())), password=password)
 
     def client_config(self, ctx: ConnectorContext) -> dict[str, Any]:
         """librdkafka settings: brokers (checked against the egress allow-list), SASL, passed properties."""
@@ -69,6 +76,8 @@ class KafkaLink:
         if self.sasl_ssl:
             conf.update({"security.protocol": "SASL_SSL", "sasl.mechanisms": "PLAIN",
                          "sasl.username": self.user or "", "sasl.password": self.password or ""})
+        elif self.password is not None:  # kafka-connector: the properties name the user and mechanism
+            conf["sasl.password"] = self.password
         return conf
 
 
@@ -105,7 +114,8 @@ LINK_INPUTS = (
     _BROKERS,
     enum("linkConfig.hadoopType", ("Apache Kafka", "MRS"), "The cluster's kind.", required=True),
     enum("linkConfig.authType", ("Simple",), "MRS: how to authenticate (Kerberos is refused).", default="Simple"),
-    mapping("linkConfig.properties", "Client settings, only those in ALLOWED_PROPERTIES."),
+    mapping("linkConfig.properties", "Client settings, only those in ALLOWED_PROPERTIES (no sasl.password)."),
+    secret("linkConfig.password", "SASL password (stored encrypted), with sasl.username in properties."),
 )
 DMS_LINK_INPUTS = (
     _BROKERS,
