@@ -10,6 +10,7 @@ import typer
 
 from opencdm import __version__
 from opencdm.remote import commands as remote_commands
+from opencdm.remote import jobs as remote_jobs
 
 app = typer.Typer(help="opencdm: a self-hosted CDM v1.1 server that really moves data.", no_args_is_help=True,
                   add_completion=False, pretty_exceptions_enable=False)
@@ -20,9 +21,9 @@ app.add_typer(credentials_app, name="credentials")
 app.add_typer(user_app, name="user")
 app.add_typer(db_app, name="db")
 app.add_typer(remote_commands.cluster_app, name="cluster")
-app.add_typer(remote_commands.link_app, name="link")
-app.add_typer(remote_commands.job_app, name="job")
-app.command("submissions")(remote_commands.submissions)
+app.add_typer(remote_jobs.link_app, name="link")
+app.add_typer(remote_jobs.job_app, name="job")
+app.command("submissions")(remote_jobs.submissions)
 
 
 @app.callback()
