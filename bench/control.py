@@ -100,6 +100,8 @@ def main() -> None:
     ap.add_argument("--rate", type=float, default=200.0, help="requests per second of the poll loads")
     ap.add_argument("--seconds", type=float, default=15.0, help="length of each load")
     ap.add_argument("--starts", type=int, default=20, help="start -> RUNNING samples")
+    ap.add_argument("--metadata", choices=("sqlite", "postgresql"), default="sqlite",
+                    help="the server's metadata store (postgresql: a database on the bench's PostgreSQL)")
     args = ap.parse_args()
     root = Path(tempfile.mkdtemp(prefix="opencdm-bench-control-"))
     root.chmod(0o755)
@@ -116,6 +118,9 @@ def main() -> None:
         want = pg.psql("src", "-c", digest + "t")
         server = OpencdmServer(root, pg, extractors=1)
         server.env["OPENCDM_MAX_CONCURRENT_RUNS"] = str(max(args.runs_in_flight, 1) + 1)
+        if args.metadata == "postgresql":
+            pg.psql("postgres", "-c", "CREATE DATABASE meta")
+            server.env["OPENCDM_DATABASE_URL"] = pg.url("meta")
         server.connect()
         for name in ("src", "dst"):
             server.add_link(name, server.links[name])
@@ -181,7 +186,8 @@ def main() -> None:
         pg.stop()
         shutil.rmtree(root, ignore_errors=True)
 
-    print(f"\nrate {args.rate:.0f} req/s for {args.seconds:.0f} s per load; latency from the planned send time (ms)\n")
+    print(f"\n{args.metadata} metadata; rate {args.rate:.0f} req/s for {args.seconds:.0f} s per load; latency from "
+          "the planned send time (ms)\n")
     print("| case | requests | errors | p50 | p95 | p99 | max | p99 ÷ /health p99 |")
     print("|---|---|---|---|---|---|---|---|")
     floor = rows[-1][1]["p99"]
