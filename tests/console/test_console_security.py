@@ -135,7 +135,11 @@ def test_keyboard_only_login_and_navigation(page: tuple[Page, Seen], console_env
     page.keyboard.press("Enter")
     expect(page.get_by_role("heading", name="Clusters")).to_be_visible()
     links = page.get_by_role("link", name="Links")
-    links.focus()
+    for _ in range(30):  # Tab to it, as a keyboard user would (programmatic focus may not show :focus-visible)
+        if links.evaluate("e => e === document.activeElement"):
+            break
+        page.keyboard.press("Tab")
+    assert links.evaluate("e => e === document.activeElement")
     ring = links.evaluate("e => [getComputedStyle(e).outlineStyle, getComputedStyle(e).outlineColor]")
     assert ring == ["solid", "rgb(255, 159, 28)"], ring  # the console's own visible focus ring
     page.keyboard.press("Enter")
