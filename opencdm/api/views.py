@@ -179,6 +179,8 @@ def submission(s: Submission) -> dict[str, Any]:
         out["error-details"] = s.error_details or ""
     if s.sub_jobs:  # an opencdm extension: the tables of an entire-database run
         out["sub-jobs"] = s.sub_jobs
+    if s.write_path:  # an opencdm extension: how the run writes its target (see the README)
+        out["write-path"] = s.write_path
     if s.checkpoint:  # an opencdm extension: a resumable run's progress by partition
         cp = s.checkpoint
         out["checkpoint"] = {"partitions": cp.get("parts", 0), "done": len(cp.get("done", {})),

@@ -213,6 +213,9 @@ class Loader(ABC):
     partition must not double rows (write each partition in one transaction, or replace it).
     """
 
+    #: Set by ``prepare``: how this run writes the target, in a few words (the submission's ``write-path``).
+    write_path: str | None = None
+
     def __init__(self, link: Inputs, job: Inputs, ctx: ConnectorContext, run_id: str) -> None:
         self.link = link
         self.job = job

@@ -41,6 +41,9 @@ class Attempts(ProgressSink):
     def checkpoint(self, data: dict | None) -> None:
         self.sink.checkpoint(data)
 
+    def write_path(self, text: str) -> None:
+        self.sink.write_path(text)
+
     def finished(self, ok: bool, counters: Counters, error: CdmError | None) -> None:
         if not ok and error is not None and error.retryable and self.left > 0 and not self.stopped.is_set():
             self.held = (counters, error)

@@ -39,6 +39,9 @@ class ProgressSink:
     def checkpoint(self, data: dict) -> None:
         """A resumable run's checkpoint (``engine.checkpoint``), written as it changes."""
 
+    def write_path(self, text: str) -> None:
+        """How the run writes its target (``Loader.write_path``), once the loader has prepared it."""
+
     def progress(self, counters: Counters, progress: float, sub_jobs: list | None = None) -> None:
         """Live counters and progress; ``sub_jobs``: the tables of an entire-database run."""
 
@@ -231,7 +234,10 @@ class Runner:
         fmt = extractor.native_format()
         if fmt and not self.spec.dirty.enabled and loader.accepts_native(fmt):
             self.spec = dataclasses.replace(self.spec, native=fmt)
-        log.info("run data path submission=%s: %s", self.spec.submission_id, self.spec.native or "arrow batches")
+        log.info("run data path submission=%s: %s; write path: %s", self.spec.submission_id,
+                 self.spec.native or "arrow batches", loader.write_path or "-")
+        if loader.write_path:
+            self.sink.write_path(loader.write_path)
 
     # -- partitions ---------------------------------------------------------------------------------
 

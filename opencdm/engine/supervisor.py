@@ -62,6 +62,10 @@ class _StoreSink(ProgressSink):
         with self.store.session() as s:
             submission_store.set_if_active(s, self.sid, status=st.RUNNING)
 
+    def write_path(self, text: str) -> None:
+        with self.store.session() as s:
+            submission_store.set_if_active(s, self.sid, write_path=text)
+
     def progress(self, c: Counters, progress: float, sub_jobs: list | None = None) -> None:
         extra = {"sub_jobs": sub_jobs} if sub_jobs is not None else {}
         self.meter.progress(c.rows_read, c.rows_written, c.bytes_read, c.bytes_written)

@@ -143,6 +143,8 @@ class Submission(Base):
     sub_jobs: Mapped[list[Any] | None] = mapped_column(nullable=True)
     #: A resumable run's plan and finished partitions (``engine.checkpoint``), kept while its staging is.
     checkpoint: Mapped[dict[str, Any] | None] = mapped_column(nullable=True)
+    #: How the run writes its target (``Loader.write_path``), once it has prepared it.
+    write_path: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class JobSchedule(Base):

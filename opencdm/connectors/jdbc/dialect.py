@@ -175,6 +175,10 @@ class Dialect(ABC):
     def clear_sql(self, table: str) -> str:
         return f"DELETE FROM {table}"
 
+    def clear(self, conn: Any, table: str) -> None:
+        """Inside the commit transaction: remove every row of ``table`` (``clear_sql`` by default)."""
+        self.execute(conn, self.clear_sql(table))
+
     # -- typed staging (opencdm.connectors.jdbc.staging) and native streams; a dialect opts in --------
 
     #: True: the dialect implements ``load_typed`` and can drop and rename tables inside a
@@ -210,6 +214,23 @@ class Dialect(ABC):
 
     def build_primary_key(self, conn: Any, schema: str | None, stage: str) -> None:
         """In the commit transaction, before the stage becomes the target: add the remembered key."""
+
+    def swap_reason(self, conn: Any, schema: str | None, table: str, names: Sequence[str]) -> str | None:
+        """None when a kept ``table`` that is cleared can be rebuilt aside and swapped in at commit
+        (each row written once); else why not. Default: this database has no such path."""
+        return "this database has no rebuild-and-swap path"
+
+    def twin_sql(self, conn: Any, schema: str | None, table: str, stage: str) -> str:
+        """The statement creating ``stage`` as ``table``'s empty twin (when ``swap_reason`` is None)."""
+        raise NotImplementedError
+
+    def swap(self, conn: Any, schema: str | None, stage: str, table: str) -> None:
+        """In the commit transaction, ``table`` locked: the twin ``stage`` takes its place, with its
+        indexes, constraints, triggers, comments, grants and owner."""
+        raise NotImplementedError
+
+    def lock(self, conn: Any, table: str) -> None:
+        """In the commit transaction: nobody else reads or writes ``table`` until it ends."""
 
     def swap_in(self, conn: Any, schema: str | None, new: str, target: str, exists: bool) -> None:
         """Dialects without transactional DDL: make table ``new`` the ``target`` in one atomic step

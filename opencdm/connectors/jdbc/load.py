@@ -72,12 +72,25 @@ class JdbcLoader(Loader):
             if cols is None and self.preparation == "DO_NOTHING":
                 raise _missing_table(self.label)
             owned = cols is None or self.preparation == "DROP_AND_CREATE"
+            self.write_path = ("owned: the stage is the new table, renamed into place at commit; rows written once"
+                               if owned and d.typed_stage else
+                               "staged: rows staged by partition, then copied into the target at commit")
             if not owned and positional(schema) and not self.column_list:  # unnamed source columns: in order
                 if len(schema) > len(cols):
                     raise InvalidInput(f"The source has {len(schema)} columns, {self.label} only {len(cols)}.",
                                        code="Cdm.0014")
                 targets = [c.name for c in cols[:len(schema)]]
             names = targets if owned else match_columns(targets, [c.name for c in cols], self.label)
+            twin = None
+            if not owned and d.typed_stage:
+                why = (d.swap_reason(conn, self.schema_name, self.table_name, names) if self.clear else
+                       "the table is not cleared (shouldClearTable)")
+                if why is None:
+                    twin = d.twin_sql(conn, self.schema_name, self.table_name, self.stage)
+                    self.write_path = "swap: the cleared table is rebuilt aside and swapped in at commit; rows " \
+                                      "written once"
+                else:
+                    self.write_path = f"staged: rows staged, then moved into the kept table at commit ({why})"
             with d.transaction(conn):
                 if not d.typed_stage:
                     d.create_stage(conn, self.schema_name, self.stage, schema)
@@ -93,7 +106,7 @@ class JdbcLoader(Loader):
                     deferred = bool(pk) and d.deferred_primary_key
                     for sql in staging.create_sql(lambda n: d.table(self.schema_name, n), d.q, self.stage, stage_cols,
                                                   [] if deferred else pk, owned, d.scratch_table, checks,
-                                                  d.table_options(self.options)):
+                                                  d.table_options(self.options), twin):
                         d.execute(conn, sql)
                     if deferred:
                         d.defer_primary_key(conn, self.schema_name, self.stage, pk)
@@ -134,13 +147,20 @@ class JdbcLoader(Loader):
             if stage_cols is None or d.columns(conn, self.schema_name, self.ledger) is None:
                 raise LoadFailed(f"Stage table {self.stage} does not exist: the run was aborted or committed.")
             ledger = d.table(self.schema_name, self.ledger)
-            owned, loaded = staging.read(d.query(conn, f"SELECT part, rows FROM {ledger}"))
+            shape, loaded = staging.read(d.query(conn, f"SELECT part, rows FROM {ledger}"))
             if loaded != latest:
                 raise LoadFailed(f"The stage holds {sum(loaded.values())} rows of {len(loaded)} partitions, but the "
                                  f"loads reported {sum(latest.values())} rows of {len(latest)}.")
             with d.transaction(conn):
                 exists = d.columns(conn, self.schema_name, self.table_name) is not None
-                if owned and (self.preparation == "DROP_AND_CREATE" or not exists):
+                if shape == staging.SWAP and exists:
+                    d.lock(conn, self.table)  # then nothing can come to depend on it before the swap
+                    names = [c.name for c in stage_cols]
+                    if d.swap_reason(conn, self.schema_name, self.table_name, names) is None:
+                        d.swap(conn, self.schema_name, self.stage, self.table_name)
+                        d.execute(conn, f"DROP TABLE {ledger}")
+                        return
+                if shape == staging.OWNED and (self.preparation == "DROP_AND_CREATE" or not exists):
                     d.build_primary_key(conn, self.schema_name, self.stage)
                     if exists:
                         d.execute(conn, f"DROP TABLE {self.table}")
@@ -164,7 +184,7 @@ class JdbcLoader(Loader):
         by_name = {c.name: c for c in d.columns(conn, self.schema_name, self.table_name)}
         dst = [by_name[n] for n in match_columns([c.name for c in stage_cols], list(by_name), self.label)]
         if self.clear:
-            d.execute(conn, d.clear_sql(self.table))
+            d.clear(conn, self.table)
         elif self.delete_where:
             d.execute(conn, f"DELETE FROM {self.table} WHERE {where_group(self.delete_where)}")
         names = ", ".join(quote_ident(c.name, d.q) for c in dst)
@@ -202,7 +222,7 @@ class JdbcLoader(Loader):
                 by_name = {c.name: c for c in d.columns(conn, self.schema_name, self.table_name)}
                 names = match_columns(targets, list(by_name), self.label)
                 if self.clear:
-                    d.execute(conn, d.clear_sql(self.table))
+                    d.clear(conn, self.table)
                 elif self.delete_where:
                     d.execute(conn, f"DELETE FROM {self.table} WHERE {where_group(self.delete_where)}")
                 if parts:

@@ -34,8 +34,9 @@ from typing import Any
 from opencdm.connectors.jdbc.sqltext import quote_ident
 
 LEDGER_SUFFIX = "_parts"
-#: Ledger row recording how ``prepare`` shaped the stage: rows = 1 when it is the final table.
+#: Ledger row recording how ``prepare`` shaped the stage (its ``rows``: one of the shapes below).
 MARK = -1
+KEPT, OWNED, SWAP = 0, 1, 2  # scratch stage moved into the target; the final table; the target's twin
 
 
 def ledger_name(stage: str) -> str:
@@ -44,7 +45,7 @@ def ledger_name(stage: str) -> str:
 
 def create_sql(table: Callable[[str], str], q: str, stage: str, columns: Iterable[tuple[str, str, bool]],
                primary_key: Iterable[str], owned: bool, scratch: str = "", checks: Iterable[str] = (),
-               options: str = "") -> list[str]:
+               options: str = "", twin: str | None = None) -> list[str]:
     """Statements (re)creating the stage and its ledger; ``table(name)`` renders a qualified name.
 
     ``checks`` are table constraints (``CHECK (...)``) a kept target imposes on the staged columns:
@@ -59,12 +60,15 @@ def create_sql(table: Callable[[str], str], q: str, stage: str, columns: Iterabl
         cols.append(f"PRIMARY KEY ({', '.join(pk)})")
     cols.extend(checks)
     ledger = table(ledger_name(stage))
+    if twin is not None:  # ``twin``: the statement creating the stage as the target's twin (a swap)
+        kind = ""
+    shape = SWAP if twin is not None else OWNED if owned else KEPT
     return [
         f"DROP TABLE IF EXISTS {table(stage)}",
         f"DROP TABLE IF EXISTS {ledger}",
-        f"CREATE {kind}TABLE {table(stage)} ({', '.join(cols)}){options if owned else ''}",
+        twin or f"CREATE {kind}TABLE {table(stage)} ({', '.join(cols)}){options if owned else ''}",
         f"CREATE {kind}TABLE {ledger} (part INTEGER PRIMARY KEY, rows BIGINT NOT NULL)",
-        f"INSERT INTO {ledger} (part, rows) VALUES ({MARK}, {1 if owned else 0})",
+        f"INSERT INTO {ledger} (part, rows) VALUES ({MARK}, {shape})",
     ]
 
 
@@ -82,10 +86,10 @@ def record_sql(ledger: str, index: int, rows: int) -> str:
     return f"UPDATE {ledger} SET rows = {int(rows)} WHERE part = {int(index)}"
 
 
-def read(rows: Iterable[tuple]) -> tuple[bool, dict[int, int]]:
-    """``(owned, {partition: rows})`` from the ledger's rows."""
+def read(rows: Iterable[tuple]) -> tuple[int, dict[int, int]]:
+    """``(shape, {partition: rows})`` from the ledger's rows (shape: KEPT, OWNED or SWAP)."""
     loaded = {int(p): int(r) for p, r in rows}
-    return loaded.pop(MARK, 0) == 1, loaded
+    return loaded.pop(MARK, KEPT), loaded
 
 
 def drain(items: Iterable[Any]) -> None:

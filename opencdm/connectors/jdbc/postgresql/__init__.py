@@ -274,6 +274,13 @@ class PostgresDialect(PostgresLoads, Dialect):
     def clear_sql(self, table: str) -> str:
         return f"TRUNCATE TABLE {table}"
 
+    def clear(self, conn: Any, table: str) -> None:
+        """``TRUNCATE``, or ``DELETE`` when another table's foreign key references it (PostgreSQL refuses
+        to truncate such a table even when no row refers to it; a row that does still stops the DELETE)."""
+        referenced = self.query(conn, "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint WHERE contype = 'f' "
+                                      "AND confrelid = pg_catalog.to_regclass($1) AND conrelid <> confrelid)", [table])
+        self.execute(conn, f"DELETE FROM {table}" if referenced[0][0] else self.clear_sql(table))
+
     # -- psycopg connections (catalog, DDL, commits, COPY) ------------------------------------------
 
     def _conninfo(self, write: bool) -> dict[str, Any]:
@@ -333,6 +340,24 @@ class PostgresDialect(PostgresLoads, Dialect):
         if pk and pk[0][0] != want and not self.query(conn, "SELECT pg_catalog.to_regclass($1) IS NOT NULL",
                                                       [self.table(schema, want)])[0][0]:
             self.execute(conn, f"ALTER TABLE {table} RENAME CONSTRAINT {quote_ident(pk[0][0])} TO {quote_ident(want)}")
+
+    def swap_reason(self, conn: Any, schema: str | None, table: str, names: Sequence[str]) -> str | None:
+        from opencdm.connectors.jdbc.postgresql import swap
+
+        return swap.reason(self, conn, self.table(schema, table), names)
+
+    def twin_sql(self, conn: Any, schema: str | None, table: str, stage: str) -> str:
+        from opencdm.connectors.jdbc.postgresql import swap
+
+        return swap.create_stage_sql(self, conn, self.table(schema, table), self.table(schema, stage))
+
+    def swap(self, conn: Any, schema: str | None, stage: str, table: str) -> None:
+        from opencdm.connectors.jdbc.postgresql import swap
+
+        swap.swap(self, conn, schema, stage, self.table(schema, table), table)
+
+    def lock(self, conn: Any, table: str) -> None:
+        self.execute(conn, f"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE")
 
     def select_expr(self, col: Column) -> str:
         """``numeric`` columns as the server's text: PostgreSQL prints numerics faster than ADBC decodes
