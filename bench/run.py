@@ -15,13 +15,17 @@ copies it into ``dst`` with each case, and verifies every copy by count and per-
 * ``opencdm`` - a real ``opencdm serve``: cluster, links, a DROP_AND_CREATE job with
   ``throttlingConfig.numExtractors=2``, started and polled through the REST API (the target table,
   primary key included, is created inside the timed run)
+* ``copykeep`` - ``copy1`` into an existing ``bench.orders`` that has its primary key (created untimed):
+  the reference for loading a kept table
+* ``opencdmkeep`` - opencdm into that same kept table: ``DO_NOTHING`` + ``shouldClearTable`` (the note
+  says which write path the run took: ``swap`` when nothing depends on the table)
 * ``sling`` - PyPI ``sling-linux-amd64`` in its own venv under /tmp, ``--mode full-refresh``
 
 Wall time is from start to finish as a client sees it; peak RSS is the largest sum over the case's
 whole process tree (psql processes; the server, its manager and worker processes for opencdm),
 sampled every 100 ms (each process's own peak is in the JSON lines); CPU-s is what both cores spent
-busy (database servers included). The table ends with opencdm's throughput divided by each other case's. A benchmark, not a test: nothing here
-runs in the test suite.
+busy (database servers included). The table ends with opencdm's throughput divided by each other
+case's. A benchmark, not a test: nothing here runs in the test suite.
 """
 
 from __future__ import annotations
@@ -384,7 +388,8 @@ class OpencdmServer:
             raise RuntimeError(f"run {state['status']}: {state.get('error-summary')}")
         counters = state["counters"]["org.apache.sqoop.submission.counter.SqoopCounters"]
         lines = [ln for ln in self.log.read_text(errors="replace").splitlines() if "data path" in ln]
-        m["note"] = f"rows written {counters['ROWS_WRITTEN']}; {lines[-1].split(': ')[-1] if lines else '?'}"
+        path = lines[-1].split(": ", 1)[-1].split("; write path")[0] if lines else "?"
+        m["note"] = f"rows written {counters['ROWS_WRITTEN']}; data path {path}"
         return m
 
     def stop(self) -> None:
@@ -414,7 +419,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--rows", type=int, default=5_000_000)
     ap.add_argument("--runs", type=int, default=1, help="runs per case; the table shows the median wall time")
-    ap.add_argument("--cases", default="copy1,copy2,copy1pk,opencdm,sling")
+    ap.add_argument("--cases", default="copy1,copy2,copy1pk,opencdm,copykeep,opencdmkeep,sling")
     ap.add_argument("--extractors", type=int, default=2, help="throttlingConfig.numExtractors of the opencdm job")
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory (PostgreSQL data, logs)")
     args = ap.parse_args()
@@ -434,25 +439,34 @@ def main() -> None:
         want = pg.checksum("src", "bench.orders")
         print(f"bench.orders: {args.rows:,} rows, heap {heap / 2**20:.0f} MiB, generated in "
               f"{time.monotonic() - started:.0f} s", flush=True)
-        if "opencdm" in cases:
+        if "opencdm" in cases or "opencdmkeep" in cases:
             server = OpencdmServer(root, pg, args.extractors)
             server.start()
+            server.add_job("orders_keep", "src", "dst",  # the kept table with its primary key, cleared
+                           {"fromJobConfig.schemaName": "bench", "fromJobConfig.tableName": "orders"},
+                           {"toJobConfig.schemaName": "bench", "toJobConfig.tableName": "orders",
+                            "toJobConfig.tablePreparation": "DO_NOTHING", "toJobConfig.shouldClearTable": "true"})
         for run in range(1, args.runs + 1):  # cases interleaved, so a busy moment hits them alike
             for case in cases:
                 pg.psql("dst", "-c", "DROP SCHEMA IF EXISTS bench CASCADE", "-c", "CREATE SCHEMA bench")
-                if case.startswith("copy"):
+                if case.startswith("copy") or case.endswith("keep"):
                     pg.psql("dst", "-c", TARGET_DDL)
+                if case.endswith("keep"):  # an existing table with its primary key, as warehouses keep them
+                    pg.psql("dst", "-c", "ALTER TABLE bench.orders ADD PRIMARY KEY (id)")
                 pg.psql("postgres", "-c", "CHECKPOINT")
                 os.sync()
                 result = {"case": case, "run": run}
                 try:
-                    if case in ("copy1", "copy2"):
-                        result.update(run_shell(pg, copy_pipes(pg, int(case[-1]), lo, hi)))
+                    if case in ("copy1", "copy2", "copykeep"):
+                        result.update(run_shell(pg, copy_pipes(pg, 2 if case == "copy2" else 1, lo, hi)))
                     elif case == "copy1pk":
                         add_pk = f"{' '.join(pg.psql_argv('dst'))} -c 'ALTER TABLE bench.orders ADD PRIMARY KEY (id)'"
                         result.update(run_shell(pg, f"{copy_pipes(pg, 1, lo, hi)} && {add_pk}"))
                     elif case == "opencdm":
                         result.update(server.run_job())
+                    elif case == "opencdmkeep":
+                        result.update(server.run_job(job="orders_keep"))
+                        result["note"] += f"; {server.last_submission.get('write-path', '?').split(':')[0]} path"
                     elif case == "sling":
                         binary = sling_binary()
                         env = {**os.environ, "SLING_DISABLE_TELEMETRY": "true", "DISABLE_TELEMETRY": "1",
@@ -502,9 +516,12 @@ def report(results: list[dict], rows: int, heap: int) -> None:
         if "wall" not in s:
             print(f"| {case} | - | - | - | - | - | - | - | {s['ok']} | - | {s['note']} |")
             continue
-        ratio = f"{mine / s['rps']:.2f}" if mine else "-"
+        ratio = f"{mine / s['rps']:.2f}" if mine and not case.endswith("keep") else "-"
         print(f"| {case} | {s['wall']:.2f} | {s['rps']:,.0f} | {heap / 2**20 / s['wall']:.1f} | {s['rss']:.0f} | "
               f"{s['pss']:.0f} | {s['cpu']:.1f} | {s['busy']:.1f} | {s['ok']} | {ratio} | {s['note']} |")
+    keep, pipe = summary.get("opencdmkeep", {}).get("rps"), summary.get("copykeep", {}).get("rps")
+    if keep and pipe:
+        print(f"\nkept table with its primary key: opencdmkeep / copykeep = {keep / pipe:.2f} (target >= 0.9)")
 
 
 if __name__ == "__main__":
