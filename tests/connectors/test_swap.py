@@ -79,13 +79,15 @@ class Env:
         with psycopg.connect(self.dsn) as conn:
             return [r[0] for r in conn.execute("SELECT relname FROM pg_class WHERE relname LIKE 'opencdm_stage%'")]
 
-    def run(self, table: str, fail_after: int | None = None):
-        """Clear ``table`` and load ``src`` into it (3 partitions); ``fail_after``: abort after that many."""
-        extractor = JDBC.extractor(self.link, {"fromJobConfig.schemaName": "public", "fromJobConfig.tableName": "src"},
-                                   self.ctx)
+    def run(self, table: str, fail_after: int | None = None, clear: bool = True, source: str = "src"):
+        """Clear ``table`` (or not) and load ``source`` into it (3 partitions); ``fail_after``: abort after
+        that many partitions."""
+        extractor = JDBC.extractor(self.link, {"fromJobConfig.schemaName": "public",
+                                               "fromJobConfig.tableName": source}, self.ctx)
         loader = JDBC.loader(self.link, {"toJobConfig.schemaName": "public", "toJobConfig.tableName": table,
                                          "toJobConfig.tablePreparation": "DO_NOTHING",
-                                         "toJobConfig.shouldClearTable": "true"}, self.ctx, uuid.uuid4().hex)
+                                         "toJobConfig.shouldClearTable": str(clear).lower()}, self.ctx,
+                             uuid.uuid4().hex)
         loader.prepare(extractor.schema())
         results = []
         for n, part in enumerate(extractor.partitions(3)):
@@ -199,3 +201,34 @@ def test_a_table_that_grows_a_dependent_during_the_run_is_not_swapped(env):
     assert data.checksums(data.pg_rows(env.dsn, t)) == EXPECTED
     assert env.one(f"SELECT count(*) FROM {t}_late") == len(DATA)  # the view still works, on the same table
     assert env.catalog(t) == before and env.stages() == []
+
+
+def test_appending_to_an_empty_table_swaps_and_to_a_full_one_stages(env):
+    t = rich_table(env)
+    env.sql(f"DELETE FROM {t}")
+    before = env.catalog(t)
+    loader = env.run(t, clear=False)
+    assert loader.write_path.startswith("swap:"), loader.write_path
+    assert data.checksums(data.pg_rows(env.dsn, t)) == EXPECTED and env.catalog(t) == before
+    env.sql("CREATE TABLE IF NOT EXISTS src_more AS SELECT id + 2000 AS id, i, n, s, v, ts, tz, d, b FROM src")
+    loader = env.run(t, clear=False, source="src_more")  # the table now has rows: they stay, the new ones join
+    assert loader.write_path.startswith("staged:") and "keeps its rows" in loader.write_path, loader.write_path
+    assert env.one(f"SELECT count(*) FROM {t}") == 2 * len(DATA) and env.catalog(t) == before
+    assert env.stages() == []
+
+
+def test_rows_that_appear_during_the_run_are_kept(env):
+    """Empty at prepare, not at commit (someone inserted meanwhile): the commit appends instead of swapping."""
+    t = rich_table(env)
+    env.sql(f"DELETE FROM {t}")
+    extractor = JDBC.extractor(env.link, {"fromJobConfig.schemaName": "public", "fromJobConfig.tableName": "src"},
+                               env.ctx)
+    loader = JDBC.loader(env.link, {"toJobConfig.schemaName": "public", "toJobConfig.tableName": t}, env.ctx,
+                         uuid.uuid4().hex)
+    loader.prepare(extractor.schema())
+    assert loader.write_path.startswith("swap:")
+    results = [loader.load(p, extractor.extract(p)) for p in extractor.partitions(2)]
+    env.sql(f"INSERT INTO {t} (id, s) VALUES (4999, 'meanwhile')")
+    loader.commit(results)
+    assert env.one(f"SELECT count(*) FROM {t}") == len(DATA) + 1
+    assert env.one(f"SELECT s FROM {t} WHERE id = 4999") == "meanwhile"

@@ -229,6 +229,9 @@ class Dialect(ABC):
         indexes, constraints, triggers, comments, grants and owner."""
         raise NotImplementedError
 
+    def is_empty(self, conn: Any, table: str) -> bool:
+        return not self.query(conn, f"SELECT 1 FROM {table} LIMIT 1")
+
     def lock(self, conn: Any, table: str) -> None:
         """In the commit transaction: nobody else reads or writes ``table`` until it ends."""
 

@@ -83,8 +83,7 @@ class JdbcLoader(Loader):
             names = targets if owned else match_columns(targets, [c.name for c in cols], self.label)
             twin = None
             if not owned and d.typed_stage:
-                why = (d.swap_reason(conn, self.schema_name, self.table_name, names) if self.clear else
-                       "the table is not cleared (shouldClearTable)")
+                why = self._why_not_swap(conn, names)
                 if why is None:
                     twin = d.twin_sql(conn, self.schema_name, self.table_name, self.stage)
                     self.write_path = "swap: the cleared table is rebuilt aside and swapped in at commit; rows " \
@@ -112,6 +111,16 @@ class JdbcLoader(Loader):
                         d.defer_primary_key(conn, self.schema_name, self.stage, pk)
                     self._native = d.native_types_ok(conn, schema, self.schema_name, self.stage)
         self._fields = schema
+
+    def _why_not_swap(self, conn: Any, names: Sequence[str]) -> str | None:
+        """None when the kept target may be rebuilt aside and swapped in: it is cleared, or appended to
+        while empty (the commit checks again, under its lock), and the dialect's conditions hold."""
+        d = self.dialect
+        if self.delete_where:
+            return "deleteWhere keeps the rows it does not match"
+        if not self.clear and not d.is_empty(conn, self.table):
+            return "the table keeps its rows (not cleared, not empty)"
+        return d.swap_reason(conn, self.schema_name, self.table_name, names)
 
     def reopen(self, schema: pa.Schema) -> None:
         """A resumed run: the stage and its ledger (the partitions an earlier attempt finished) are there."""
@@ -155,8 +164,7 @@ class JdbcLoader(Loader):
                 exists = d.columns(conn, self.schema_name, self.table_name) is not None
                 if shape == staging.SWAP and exists:
                     d.lock(conn, self.table)  # then nothing can come to depend on it before the swap
-                    names = [c.name for c in stage_cols]
-                    if d.swap_reason(conn, self.schema_name, self.table_name, names) is None:
+                    if self._why_not_swap(conn, [c.name for c in stage_cols]) is None:
                         d.swap(conn, self.schema_name, self.stage, self.table_name)
                         d.execute(conn, f"DROP TABLE {ledger}")
                         return

@@ -1,9 +1,9 @@
-"""Clearing a kept PostgreSQL table by building its replacement aside and swapping it in.
+"""Filling a kept PostgreSQL table by building its replacement aside and swapping it in.
 
-A job that clears a table it keeps (``shouldClearTable``) would otherwise write every row twice:
-into an unlogged stage, then ``TRUNCATE`` + ``INSERT ... SELECT`` into the target, maintaining its
-indexes row by row. When nothing outside the table depends on it, the stage is instead created as
-the table's twin (``LIKE`` with defaults, NOT NULLs, CHECKs, generated columns, storage,
+A job that clears a table it keeps (``shouldClearTable``), or appends to one that is empty, would
+otherwise write every row twice: into an unlogged stage, then (``TRUNCATE`` +) ``INSERT ... SELECT``
+into the target, maintaining its indexes row by row. When nothing outside the table depends on it,
+the stage is instead created as the table's twin (``LIKE`` with defaults, NOT NULLs, CHECKs, generated columns, storage,
 compression, statistics targets; logged, no index), the partitions load straight into it, and the
 commit — one transaction, the target locked ``ACCESS EXCLUSIVE`` — builds the twin's indexes and
 constraints after the rows are in, gives it the target's outgoing foreign keys, triggers, comments,
