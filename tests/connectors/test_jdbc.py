@@ -578,3 +578,6 @@ def test_pg_jdbc_properties_reach_libpq(env):
         assert dialect.query(conn, "SELECT current_setting('application_name')")[0][0] == "etl-x"
     with pytest.raises(InvalidInput):
         dialect_for({**link, "linkConfig.jdbcProperties": "[1, 2]"}, env.ctx).check()
+    with pytest.raises(InvalidInput, match=r"\[prepareThreshold\] means nothing.*currentSchema") as err:
+        JDBC.check_link({**link, "linkConfig.jdbcProperties": '{"prepareThreshold": "0"}'}, env.ctx)
+    assert err.value.code == "Cdm.0014"  # accepted and ignored would be a lie: refused, naming what works

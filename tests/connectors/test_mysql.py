@@ -317,6 +317,13 @@ def test_errors_become_cdm_codes_without_the_password(env):
             JDBC.check_link(env.link(**{name: ""}), env.ctx)
     with pytest.raises(InvalidInput, match="jdbcProperties"):
         JDBC.check_link(env.link(**{"linkConfig.jdbcProperties": "not json"}), env.ctx)
+    with pytest.raises(InvalidInput, match=r"\[zeroDateTimeBehavior\] means nothing"):
+        JDBC.check_link(env.link(**{"linkConfig.jdbcProperties": '{"zeroDateTimeBehavior": "convertToNull"}'}),
+                        env.ctx)
+    with pytest.raises(InvalidInput, match=r"\[characterEncoding\]"):  # opencdm always speaks utf8mb4
+        JDBC.check_link(env.link(**{"linkConfig.jdbcProperties": '{"characterEncoding": "latin1"}'}), env.ctx)
+    JDBC.check_link(env.link(**{"linkConfig.jdbcProperties": '{"useUnicode": "true", "characterEncoding": "UTF-8"}'}),
+                    env.ctx)  # what it does anyway: accepted
 
 
 def test_drop_and_create(env):

@@ -47,6 +47,10 @@ class Dialect(ABC):
 
     name: ClassVar[str]
     q: ClassVar[str] = '"'
+    #: ``linkConfig.jdbcProperties`` this dialect acts on; any other is refused (``dialect_for``) ...
+    driver_properties: ClassVar[frozenset[str]] = frozenset()
+    #: ... unless its value asks for what the dialect always does (lower case), e.g. useUnicode=true.
+    equivalent_properties: ClassVar[dict[str, tuple[str, ...]]] = {}
 
     def __init__(self, link: Inputs | JdbcLink, ctx: ConnectorContext) -> None:
         self.link = link if isinstance(link, JdbcLink) else JdbcLink.parse(link)
@@ -306,7 +310,15 @@ log = logging.getLogger("opencdm.connectors.jdbc")
 def dialect_for(link: Inputs | JdbcLink, ctx: ConnectorContext) -> Dialect:
     """The dialect named by ``linkConfig.databaseType``; InvalidInput naming the supported ones."""
     parsed = link if isinstance(link, JdbcLink) else JdbcLink.parse(link)
-    return DIALECTS[parsed.database_type](parsed, ctx)
+    dialect = DIALECTS[parsed.database_type]
+    for name, value in parsed.properties.items():  # a property no driver acts on would be silently ignored
+        if name not in dialect.driver_properties and \
+                str(value).strip().lower() not in dialect.equivalent_properties.get(name, ()):
+            known = sorted([*dialect.driver_properties,
+                            *(f"{k}={'|'.join(v)}" for k, v in dialect.equivalent_properties.items())])
+            raise InvalidInput(f"linkConfig.jdbcProperties [{name}] means nothing to opencdm's {parsed.database_type} "
+                               f"driver; it understands: {', '.join(known) or 'none'}.", code="Cdm.0014")
+    return dialect(parsed, ctx)
 
 
 def _label(schema: str | None, table: str) -> str:

@@ -171,7 +171,7 @@ LINK_INPUTS = (
     secret("linkConfig.password", f"Password of the user; {_SERVER}."),
     boolean("linkConfig.useSSL", "Connect with TLS; unset: MySQL uses TLS when the server offers it.", default=None),
     mapping("linkConfig.jdbcProperties", "JDBC driver properties our drivers understand (e.g. currentSchema, "
-                                         "connectTimeout, tinyInt1isBit); others are ignored."),
+                                         "connectTimeout, tinyInt1isBit); any other is refused, naming them."),
     integer("linkConfig.fetchSize", "Rows per read batch on MySQL and SQLite.", default=65536),
     integer("linkConfig.commitSize", "Rows per INSERT when MySQL writes without usingNative.", default=10000),
     boolean("linkConfig.usingNative", "MySQL writes with LOAD DATA LOCAL INFILE; false: multi-row INSERTs.",

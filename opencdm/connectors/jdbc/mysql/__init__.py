@@ -78,6 +78,9 @@ def _bind(sql: str, params: Sequence[Any]) -> tuple[str, tuple | None]:
 
 class MysqlDialect(MysqlReads, MysqlWrites, Dialect):
     name = "mysql"
+    driver_properties = frozenset({"tinyInt1isBit", "useSSL", "requireSSL", "allowLoadLocalInfile", "connectTimeout"})
+    # Connector/J settings that ask for what opencdm always does: Unicode (utf8mb4) on the wire
+    equivalent_properties = {"useUnicode": ("true",), "characterEncoding": ("utf-8", "utf8", "utf8mb4")}
     q = "`"
     transactional_ddl = False  # DDL commits on its own: new targets are built aside, then RENAME TABLE
     _server: str | None = None  # VERSION(), once per instance

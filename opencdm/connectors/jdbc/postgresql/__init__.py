@@ -106,6 +106,7 @@ def _connect_error(exc: Exception, secret: str | None) -> CdmError:
 class PostgresDialect(PostgresLoads, Dialect):
     name = "postgresql"
     typed_stage = True
+    driver_properties = frozenset({"currentSchema", "ApplicationName", "connectTimeout", "ssl", "sslmode"})
     scratch_table = "UNLOGGED "
     native_format = NATIVE_FORMAT
     deferred_primary_key = True
@@ -293,7 +294,7 @@ class PostgresDialect(PostgresLoads, Dialect):
     def _options(self, write: bool) -> dict[str, Any]:
         """libpq options of every connection: ours, then ``useSSL`` and the ``jdbcProperties`` that mean
         something to libpq (PgJDBC names: currentSchema, ApplicationName, connectTimeout, sslmode, ssl);
-        other properties are ignored."""
+        ``dialect_for`` refuses any other."""
         props = self.link.properties
         opts: dict[str, Any] = {"connect_timeout": int(props.get("connectTimeout") or 10),
                                 "application_name": props.get("ApplicationName") or "opencdm",
