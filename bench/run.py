@@ -19,6 +19,11 @@ copies it into ``dst`` with each case, and verifies every copy by count and per-
   the reference for loading a kept table
 * ``opencdmkeep`` - opencdm into that same kept table: ``DO_NOTHING`` + ``shouldClearTable`` (the note
   says which write path the run took: ``swap`` when nothing depends on the table)
+* ``copykeep2i`` / ``opencdmkeep2i`` - the same into a table that also has two secondary indexes (one
+  on two columns, one partial); ``copyafter2i``: the pipe into the table without any index, then the
+  primary key and both indexes built (timed), what loading first and indexing after costs
+* ``pgcopydb`` - Debian's pgcopydb 0.10 (``apt-get install pgcopydb``), ``clone --table-jobs 2
+  --index-jobs 2`` of the whole ``src`` database into ``dst`` (schema, data, then the primary key)
 * ``sling`` - PyPI ``sling-linux-amd64`` in its own venv under /tmp, ``--mode full-refresh``
 
 Wall time is from start to finish as a client sees it; peak RSS is the largest sum over the case's
@@ -248,6 +253,8 @@ class Postgres:
 
 # -- cases -----------------------------------------------------------------------------------------
 
+SECONDARY = ("CREATE INDEX orders_customer ON bench.orders (customer_id, created_at)",
+             "CREATE INDEX orders_ship ON bench.orders (ship_date) WHERE NOT is_paid")
 TARGET_DDL = ("CREATE TABLE bench.orders (id bigint, customer_id integer, amount numeric(12,2), note text, "
               "code varchar(16), created_at timestamp, ship_date date, is_paid boolean)")
 
@@ -439,7 +446,7 @@ def main() -> None:
         want = pg.checksum("src", "bench.orders")
         print(f"bench.orders: {args.rows:,} rows, heap {heap / 2**20:.0f} MiB, generated in "
               f"{time.monotonic() - started:.0f} s", flush=True)
-        if "opencdm" in cases or "opencdmkeep" in cases:
+        if any(c.startswith("opencdm") for c in cases):
             server = OpencdmServer(root, pg, args.extractors)
             server.start()
             server.add_job("orders_keep", "src", "dst",  # the kept table with its primary key, cleared
@@ -448,25 +455,39 @@ def main() -> None:
                             "toJobConfig.tablePreparation": "DO_NOTHING", "toJobConfig.shouldClearTable": "true"})
         for run in range(1, args.runs + 1):  # cases interleaved, so a busy moment hits them alike
             for case in cases:
-                pg.psql("dst", "-c", "DROP SCHEMA IF EXISTS bench CASCADE", "-c", "CREATE SCHEMA bench")
-                if case.startswith("copy") or case.endswith("keep"):
+                pg.psql("dst", "-c", "DROP SCHEMA IF EXISTS bench CASCADE",
+                        *(() if case == "pgcopydb" else ("-c", "CREATE SCHEMA bench")))  # pgcopydb makes its own
+                if case.startswith("copy") or case.endswith(("keep", "keep2i")):
                     pg.psql("dst", "-c", TARGET_DDL)
-                if case.endswith("keep"):  # an existing table with its primary key, as warehouses keep them
+                if case.endswith("keep") or case.endswith("keep2i"):  # an existing table with its primary key
                     pg.psql("dst", "-c", "ALTER TABLE bench.orders ADD PRIMARY KEY (id)")
+                if case.endswith("keep2i"):  # ... and two secondary indexes
+                    pg.psql("dst", "-c", SECONDARY[0], "-c", SECONDARY[1])
                 pg.psql("postgres", "-c", "CHECKPOINT")
                 os.sync()
                 result = {"case": case, "run": run}
                 try:
-                    if case in ("copy1", "copy2", "copykeep"):
+                    if case in ("copy1", "copy2", "copykeep", "copykeep2i"):
                         result.update(run_shell(pg, copy_pipes(pg, 2 if case == "copy2" else 1, lo, hi)))
+                    elif case == "copyafter2i":  # the pipe, then the primary key and both indexes built after
+                        build = " ".join(f"-c '{sql}'" for sql in ("ALTER TABLE bench.orders ADD PRIMARY KEY (id)",
+                                                                   *SECONDARY))
+                        result.update(run_shell(pg, f"{copy_pipes(pg, 1, lo, hi)} && {' '.join(pg.psql_argv('dst'))} "
+                                                    f"{build}"))
                     elif case == "copy1pk":
                         add_pk = f"{' '.join(pg.psql_argv('dst'))} -c 'ALTER TABLE bench.orders ADD PRIMARY KEY (id)'"
                         result.update(run_shell(pg, f"{copy_pipes(pg, 1, lo, hi)} && {add_pk}"))
                     elif case == "opencdm":
                         result.update(server.run_job())
-                    elif case == "opencdmkeep":
+                    elif case in ("opencdmkeep", "opencdmkeep2i"):
                         result.update(server.run_job(job="orders_keep"))
                         result["note"] += f"; {server.last_submission.get('write-path', '?').split(':')[0]} path"
+                    elif case == "pgcopydb":
+                        work = root / "pgcopydb"
+                        shutil.rmtree(work, ignore_errors=True)
+                        result.update(run_shell(pg, f"pgcopydb clone --source '{pg.url('src')}' --target "
+                                                    f"'{pg.url('dst')}' --table-jobs 2 --index-jobs 2 --dir {work} "
+                                                    "--no-owner --no-acl --skip-extensions --no-comments"))
                     elif case == "sling":
                         binary = sling_binary()
                         env = {**os.environ, "SLING_DISABLE_TELEMETRY": "true", "DISABLE_TELEMETRY": "1",
@@ -516,12 +537,13 @@ def report(results: list[dict], rows: int, heap: int) -> None:
         if "wall" not in s:
             print(f"| {case} | - | - | - | - | - | - | - | {s['ok']} | - | {s['note']} |")
             continue
-        ratio = f"{mine / s['rps']:.2f}" if mine and not case.endswith("keep") else "-"
+        ratio = f"{mine / s['rps']:.2f}" if mine and not case.endswith(("keep", "keep2i")) else "-"
         print(f"| {case} | {s['wall']:.2f} | {s['rps']:,.0f} | {heap / 2**20 / s['wall']:.1f} | {s['rss']:.0f} | "
               f"{s['pss']:.0f} | {s['cpu']:.1f} | {s['busy']:.1f} | {s['ok']} | {ratio} | {s['note']} |")
-    keep, pipe = summary.get("opencdmkeep", {}).get("rps"), summary.get("copykeep", {}).get("rps")
-    if keep and pipe:
-        print(f"\nkept table with its primary key: opencdmkeep / copykeep = {keep / pipe:.2f} (target >= 0.9)")
+    for suffix, what in (("keep", "its primary key"), ("keep2i", "its primary key and two secondary indexes")):
+        keep, pipe = summary.get(f"opencdm{suffix}", {}).get("rps"), summary.get(f"copy{suffix}", {}).get("rps")
+        if keep and pipe:
+            print(f"\nkept table with {what}: opencdm{suffix} / copy{suffix} = {keep / pipe:.2f} (target >= 0.9)")
 
 
 if __name__ == "__main__":
