@@ -19,6 +19,9 @@ copies it into ``dst`` with each case, and verifies every copy by count and per-
   the reference for loading a kept table
 * ``opencdmkeep`` - opencdm into that same kept table: ``DO_NOTHING`` + ``shouldClearTable`` (the note
   says which write path the run took: ``swap`` when nothing depends on the table)
+* ``copyappend`` / ``opencdmappend`` - the pipe, and opencdm with ``DO_NOTHING`` without clearing, into the
+  kept table with its primary key and one row of its own (so it is appended to: opencdm's two-phase path,
+  which needs ``max_prepared_transactions``, set to 64 here)
 * ``copykeep2i`` / ``opencdmkeep2i`` - the same into a table that also has two secondary indexes (one
   on two columns, one partial); ``copyafter2i``: the pipe into the table without any index, then the
   primary key and both indexes built (timed), what loading first and indexing after costs
@@ -55,7 +58,8 @@ REPO = BENCH.parent
 #: bench-peers/conf/postgresql-bench.conf (fsync, synchronous_commit and wal_level stay default).
 PG_SETTINGS = {"shared_buffers": "2GB", "work_mem": "64MB", "maintenance_work_mem": "1GB", "max_wal_size": "16GB",
                "checkpoint_timeout": "30min", "effective_cache_size": "12GB", "max_connections": "100",
-               "timezone": "'UTC'", "log_timezone": "'UTC'"}
+               "timezone": "'UTC'", "log_timezone": "'UTC'",
+               "max_prepared_transactions": "64"}  # (not in bench-peers' file) opencdm's two-phase append needs it
 PASSWORD = "bench"
 PROJECT = "b0" * 16
 SLING_VENV = Path("/tmp/opencdm-bench-sling")
@@ -449,6 +453,10 @@ def main() -> None:
         if any(c.startswith("opencdm") for c in cases):
             server = OpencdmServer(root, pg, args.extractors)
             server.start()
+            server.add_job("orders_append", "src", "dst",  # the kept table with its primary key, appended to
+                           {"fromJobConfig.schemaName": "bench", "fromJobConfig.tableName": "orders"},
+                           {"toJobConfig.schemaName": "bench", "toJobConfig.tableName": "orders",
+                            "toJobConfig.tablePreparation": "DO_NOTHING"})
             server.add_job("orders_keep", "src", "dst",  # the kept table with its primary key, cleared
                            {"fromJobConfig.schemaName": "bench", "fromJobConfig.tableName": "orders"},
                            {"toJobConfig.schemaName": "bench", "toJobConfig.tableName": "orders",
@@ -457,17 +465,19 @@ def main() -> None:
             for case in cases:
                 pg.psql("dst", "-c", "DROP SCHEMA IF EXISTS bench CASCADE",
                         *(() if case == "pgcopydb" else ("-c", "CREATE SCHEMA bench")))  # pgcopydb makes its own
-                if case.startswith("copy") or case.endswith(("keep", "keep2i")):
+                if case.startswith("copy") or case.endswith(("keep", "keep2i", "append")):
                     pg.psql("dst", "-c", TARGET_DDL)
-                if case.endswith("keep") or case.endswith("keep2i"):  # an existing table with its primary key
+                if case.endswith(("keep", "keep2i", "append")):  # an existing table with its primary key
                     pg.psql("dst", "-c", "ALTER TABLE bench.orders ADD PRIMARY KEY (id)")
+                if case.endswith("append"):  # ... that keeps a row of its own (removed before the check)
+                    pg.psql("dst", "-c", "INSERT INTO bench.orders (id) VALUES (-1)")
                 if case.endswith("keep2i"):  # ... and two secondary indexes
                     pg.psql("dst", "-c", SECONDARY[0], "-c", SECONDARY[1])
                 pg.psql("postgres", "-c", "CHECKPOINT")
                 os.sync()
                 result = {"case": case, "run": run}
                 try:
-                    if case in ("copy1", "copy2", "copykeep", "copykeep2i"):
+                    if case in ("copy1", "copy2", "copykeep", "copykeep2i", "copyappend"):
                         result.update(run_shell(pg, copy_pipes(pg, 2 if case == "copy2" else 1, lo, hi)))
                     elif case == "copyafter2i":  # the pipe, then the primary key and both indexes built after
                         build = " ".join(f"-c '{sql}'" for sql in ("ALTER TABLE bench.orders ADD PRIMARY KEY (id)",
@@ -479,8 +489,8 @@ def main() -> None:
                         result.update(run_shell(pg, f"{copy_pipes(pg, 1, lo, hi)} && {add_pk}"))
                     elif case == "opencdm":
                         result.update(server.run_job())
-                    elif case in ("opencdmkeep", "opencdmkeep2i"):
-                        result.update(server.run_job(job="orders_keep"))
+                    elif case in ("opencdmkeep", "opencdmkeep2i", "opencdmappend"):
+                        result.update(server.run_job(job="orders_append" if case == "opencdmappend" else "orders_keep"))
                         result["note"] += f"; {server.last_submission.get('write-path', '?').split(':')[0]} path"
                     elif case == "pgcopydb":
                         work = root / "pgcopydb"
@@ -496,6 +506,8 @@ def main() -> None:
                                                 "--tgt-conn PGDST --tgt-object bench.orders --mode full-refresh", env))
                     else:
                         raise SystemExit(f"unknown case {case}")
+                    if case.endswith("append"):
+                        pg.psql("dst", "-c", "DELETE FROM bench.orders WHERE id = -1")
                     result["verified"] = pg.checksum("dst", "bench.orders") == want
                 except Exception as exc:  # a failed case is a row of the table, not the end of the run
                     result.update(verified=False, note=f"FAILED: {str(exc)[-300:]}")
@@ -537,10 +549,11 @@ def report(results: list[dict], rows: int, heap: int) -> None:
         if "wall" not in s:
             print(f"| {case} | - | - | - | - | - | - | - | {s['ok']} | - | {s['note']} |")
             continue
-        ratio = f"{mine / s['rps']:.2f}" if mine and not case.endswith(("keep", "keep2i")) else "-"
+        ratio = f"{mine / s['rps']:.2f}" if mine and not case.endswith(("keep", "keep2i", "append")) else "-"
         print(f"| {case} | {s['wall']:.2f} | {s['rps']:,.0f} | {heap / 2**20 / s['wall']:.1f} | {s['rss']:.0f} | "
               f"{s['pss']:.0f} | {s['cpu']:.1f} | {s['busy']:.1f} | {s['ok']} | {ratio} | {s['note']} |")
-    for suffix, what in (("keep", "its primary key"), ("keep2i", "its primary key and two secondary indexes")):
+    for suffix, what in (("keep", "its primary key"), ("keep2i", "its primary key and two secondary indexes"),
+                         ("append", "its primary key and rows of its own (appended to)")):
         keep, pipe = summary.get(f"opencdm{suffix}", {}).get("rps"), summary.get(f"copy{suffix}", {}).get("rps")
         if keep and pipe:
             print(f"\nkept table with {what}: opencdm{suffix} / copy{suffix} = {keep / pipe:.2f} (target >= 0.9)")

@@ -215,6 +215,10 @@ class Loader(ABC):
 
     #: Set by ``prepare``: how this run writes the target, in a few words (the submission's ``write-path``).
     write_path: str | None = None
+    #: Set by the engine before ``prepare``: how many partitions the run has, and whether a failure keeps
+    #: the staging for a resume (``throttlingConfig.resumable``).
+    planned_partitions: int = 1
+    resumable_run: bool = False
 
     def __init__(self, link: Inputs, job: Inputs, ctx: ConnectorContext, run_id: str) -> None:
         self.link = link

@@ -109,6 +109,7 @@ class Runner:
                                              if spec.num_extractors > 1 else 1)
                 self._warm(len(parts))
                 estimate = extractor.estimate_rows()
+                loader.planned_partitions, loader.resumable_run = len(parts), spec.resumable
                 loader.prepare(schema)
                 prepare_dirty_table(spec.dirty, spec.ctx, spec.submission_id)
                 self._negotiate(extractor, loader)
@@ -196,6 +197,7 @@ class Runner:
                 self._warm(len(parts))
             else:
                 loader.appending()
+            loader.planned_partitions = len(parts)
             loader.prepare(schema)
             if cycle == 0:
                 self._negotiate(extractor, loader)

@@ -149,6 +149,42 @@ def test_killed_server_leaves_target_untouched_and_restart_reconciles(env):
     assert checksums(env.dst, "target") == checksums(env.src, "big")
 
 
+def test_killed_two_phase_append_leaves_no_prepared_transaction_and_reruns_once(env):
+    """Appending to a table that keeps its rows: prepared transactions, none left after a SIGKILL and restart."""
+    make_mixed_table(env.dst, "appended", 200)
+    with psycopg.connect(env.dst, autocommit=True) as conn:
+        conn.execute("UPDATE appended SET id = id + 100000")  # rows of its own, keys apart from the source's
+    before = snapshot(env.dst, "appended")
+    env.client.call("POST", f"/clusters/{env.cid}/cdm/job", {"jobs": [job("appender", "slow_big", "appended",
+                                                                          clear=False)]})
+    env.client.call("PUT", f"/clusters/{env.cid}/cdm/job/appender/start")
+    deadline = time.monotonic() + 30
+    while env.status("appender")["counters"]["org.apache.sqoop.submission.counter.SqoopCounters"]["ROWS_READ"] == 0:
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    assert env.status("appender")["write-path"].startswith("two-phase:")
+    env.server.kill()
+    assert snapshot(env.dst, "appended") == before
+    env.server.start()
+    env.wait_cluster(env.cid)
+
+    def prepared() -> int:
+        with psycopg.connect(env.dst) as conn:
+            return conn.execute("SELECT count(*) FROM pg_prepared_xacts WHERE gid LIKE 'opencdm:%'").fetchone()[0]
+
+    deadline = time.monotonic() + 30
+    while prepared() or env.stage_tables():  # the killed run's prepared partitions are rolled back at restart
+        assert time.monotonic() < deadline, (prepared(), env.stage_tables())
+        time.sleep(0.2)
+    assert snapshot(env.dst, "appended") == before
+    env.client.call("PUT", f"/clusters/{env.cid}/cdm/job/appender/start")
+    done = env.wait("appender")
+    assert done["status"] == "SUCCEEDED" and done["write-path"].startswith("two-phase:"), done
+    with psycopg.connect(env.dst) as conn:
+        assert conn.execute("SELECT count(*) FROM appended").fetchone()[0] == 3200
+    assert prepared() == 0 and env.stage_tables() == []
+
+
 def test_twenty_jobs_at_once_all_finish_and_the_api_stays_responsive(env):
     cid = env.new_cluster("busy")
     names = [f"many{i}" for i in range(20)]

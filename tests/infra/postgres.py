@@ -97,7 +97,8 @@ def start_postgres(root: Path) -> PostgresServer:
           "--encoding=UTF8", "--locale=C", "--no-sync"])
     port = free_port()
     opts = (f"-p {port} -k {sock} -c listen_addresses=127.0.0.1 -c fsync=off "
-            "-c synchronous_commit=off -c full_page_writes=off -c max_connections=100")
+            "-c synchronous_commit=off -c full_page_writes=off -c max_connections=100 "
+            "-c max_prepared_transactions=64")
     _run(["pg_ctl", "-D", str(data), "-l", str(root / "log"), "-o", opts, "-w", "-t", "60", "start"])
     return PostgresServer("127.0.0.1", port, USER, PASSWORD, root)
 

@@ -233,6 +233,17 @@ class Dialect(ABC):
         indexes, constraints, triggers, comments, grants and owner."""
         raise NotImplementedError
 
+    def two_phase_reason(self, conn: Any, schema: str | None, table: str, names: Sequence[str],
+                         fields: Any, partitions: int) -> str | None:
+        """None when partitions may append straight into the kept ``table`` in prepared transactions
+        (``load_prepared``, ``commit_prepared``, ``resolve_prepared``); else why not."""
+        return "this database has no two-phase path"
+
+    def resolve_prepared(self, ledger: str, run: str, label: str) -> str | None:
+        """Abort of a two-phase run: roll its prepared partitions back (or forward, when the commit had
+        decided; then a sentence saying so)."""
+        return None
+
     def is_empty(self, conn: Any, table: str) -> bool:
         return not self.query(conn, f"SELECT 1 FROM {table} LIMIT 1")
 

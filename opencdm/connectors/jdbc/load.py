@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -17,6 +18,8 @@ from opencdm.connectors.jdbc.sqltext import (
     where_group,
 )
 from opencdm.errors import InvalidInput, LoadFailed
+
+log = logging.getLogger("opencdm.jdbc")
 
 
 class JdbcLoader(Loader):
@@ -42,6 +45,7 @@ class JdbcLoader(Loader):
         self.table = self.dialect.table(self.schema_name, self.table_name)
         self._fields: pa.Schema | None = None
         self._native = False
+        self._shape: int | None = None  # the ledger's MARK: how prepare shaped this run (read once on workers)
 
     def _targets(self, schema: pa.Schema) -> list[str]:
         """Target column per source column: toJobConfig.columnList positionally, else the same names."""
@@ -81,17 +85,26 @@ class JdbcLoader(Loader):
                                        code="Cdm.0014")
                 targets = [c.name for c in cols[:len(schema)]]
             names = targets if owned else match_columns(targets, [c.name for c in cols], self.label)
-            twin = None
+            twin, self._shape = None, None
             if not owned and d.typed_stage:
                 why = self._why_not_swap(conn, names)
                 if why is None:
                     twin = d.twin_sql(conn, self.schema_name, self.table_name, self.stage)
                     self.write_path = "swap: the cleared table is rebuilt aside and swapped in at commit; rows " \
                                       "written once"
+                elif (why_not := self._why_not_two_phase(conn, names, schema)) is None:
+                    self._shape = staging.TWO_PHASE
+                    self.write_path = "two-phase: partitions append straight into the table in prepared " \
+                                      "transactions, committed together; rows written once"
                 else:
-                    self.write_path = f"staged: rows staged, then moved into the kept table at commit ({why})"
+                    self.write_path = (f"staged: rows staged, then moved into the kept table at commit (no swap: "
+                                       f"{why}; no two-phase append: {why_not})")
             with d.transaction(conn):
-                if not d.typed_stage:
+                if self._shape == staging.TWO_PHASE:
+                    for sql in staging.ledger_sql(lambda n: d.table(self.schema_name, n), self.stage, self._shape):
+                        d.execute(conn, sql)
+                    self._native = d.native_types_ok(conn, schema, self.schema_name, self.table_name)
+                elif not d.typed_stage:
                     d.create_stage(conn, self.schema_name, self.stage, schema)
                 else:
                     checks: list[str] = []
@@ -122,6 +135,25 @@ class JdbcLoader(Loader):
             return "the table keeps its rows (not cleared, not empty)"
         return d.swap_reason(conn, self.schema_name, self.table_name, names)
 
+    def _why_not_two_phase(self, conn: Any, names: Sequence[str], fields: pa.Schema) -> str | None:
+        if self.clear or self.delete_where:
+            return "the table is cleared first"
+        if self.resumable_run:
+            return "a resumable run keeps its staging after a failure"
+        return self.dialect.two_phase_reason(conn, self.schema_name, self.table_name, names, fields,
+                                             self.planned_partitions)
+
+    def _two_phase(self) -> bool:
+        """Worker side: did ``prepare`` choose the two-phase append? (The ledger's MARK says.)"""
+        if self._shape is None:
+            d = self.dialect
+            with d.connect(LoadFailed, self.label, write=True) as conn:
+                rows = d.query(conn, f"SELECT rows FROM {d.table(self.schema_name, self.ledger)} "
+                                     f"WHERE part = {staging.MARK}") if d.columns(
+                    conn, self.schema_name, self.ledger) is not None else []
+            self._shape = int(rows[0][0]) if rows else staging.KEPT
+        return self._shape == staging.TWO_PHASE
+
     def reopen(self, schema: pa.Schema) -> None:
         """A resumed run: the stage and its ledger (the partitions an earlier attempt finished) are there."""
         self._targets(schema)
@@ -132,7 +164,11 @@ class JdbcLoader(Loader):
         self._fields = schema
 
     def load(self, part: Partition, batches: Iterable[pa.RecordBatch], dirty: DirtyRows | None = None) -> LoadResult:
-        if self.dialect.typed_stage:
+        if self.dialect.typed_stage and self._two_phase():
+            rows = self.dialect.load_prepared(self.schema_name, self.table_name,
+                                              self.dialect.table(self.schema_name, self.ledger), self.run_id,
+                                              part.index, batches, dirty)
+        elif self.dialect.typed_stage:
             rows = self.dialect.load_typed(self.schema_name, self.stage, part.index, batches, dirty)
         else:
             rows = self.dialect.load_stage(self.schema_name, self.stage, part.index, batches)
@@ -144,13 +180,20 @@ class JdbcLoader(Loader):
         return self.dialect.typed_stage and self.dialect.reads_native(fmt)
 
     def load_native(self, part: Partition, chunks: Iterable[Chunk], fmt: str) -> LoadResult:
-        return LoadResult(part.index, self.dialect.load_native(self.schema_name, self.stage, part.index, chunks, fmt))
+        d = self.dialect
+        if self._two_phase():
+            return LoadResult(part.index, d.load_native_prepared(self.schema_name, self.table_name,
+                                                                 d.table(self.schema_name, self.ledger), self.run_id,
+                                                                 part.index, chunks, fmt))
+        return LoadResult(part.index, d.load_native(self.schema_name, self.stage, part.index, chunks, fmt))
 
     def commit(self, results: Sequence[LoadResult]) -> None:
         latest = {r.index: r.rows for r in results}  # a partition reported twice counts once
         if not self.dialect.typed_stage:
             return self._commit_tagged(latest)
         d = self.dialect
+        if self._two_phase():
+            return d.commit_prepared(d.table(self.schema_name, self.ledger), self.run_id, latest, self.label)
         with d.connect(LoadFailed, self.label, write=True) as conn:
             stage_cols = d.columns(conn, self.schema_name, self.stage)
             if stage_cols is None or d.columns(conn, self.schema_name, self.ledger) is None:
@@ -276,6 +319,15 @@ class JdbcLoader(Loader):
         d.execute(conn, f"INSERT INTO {into or self.table} ({cols}) SELECT {exprs} FROM {stage} WHERE {where}")
 
     def abort(self) -> None:
+        if self.dialect.typed_stage:  # prepared partitions first: they hold locks on the ledger
+            try:
+                note = self.dialect.resolve_prepared(self.dialect.table(self.schema_name, self.ledger), self.run_id,
+                                                     self.label)
+            except Exception:
+                log.exception("run %s on %s: prepared partitions not resolved", self.run_id, self.label)
+                note = None
+            if note:
+                log.warning("run %s on %s: %s", self.run_id, self.label, note)
         self.dialect.drop_stage(self.schema_name, self.stage)
         if not self.dialect.transactional_ddl:
             self.dialect.drop_stage(self.schema_name, self._aside)

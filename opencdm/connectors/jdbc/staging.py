@@ -36,7 +36,7 @@ from opencdm.connectors.jdbc.sqltext import quote_ident
 LEDGER_SUFFIX = "_parts"
 #: Ledger row recording how ``prepare`` shaped the stage (its ``rows``: one of the shapes below).
 MARK = -1
-KEPT, OWNED, SWAP = 0, 1, 2  # scratch stage moved into the target; the final table; the target's twin
+KEPT, OWNED, SWAP, TWO_PHASE = 0, 1, 2, 3  # scratch stage moved in; the final table; the twin; no stage
 
 
 def ledger_name(stage: str) -> str:
@@ -70,6 +70,13 @@ def create_sql(table: Callable[[str], str], q: str, stage: str, columns: Iterabl
         f"CREATE {kind}TABLE {ledger} (part INTEGER PRIMARY KEY, rows BIGINT NOT NULL)",
         f"INSERT INTO {ledger} (part, rows) VALUES ({MARK}, {shape})",
     ]
+
+
+def ledger_sql(table: Callable[[str], str], stage: str, shape: int) -> list[str]:
+    """Statements (re)creating only the ledger (a run that writes into the target itself)."""
+    ledger = table(ledger_name(stage))
+    return [f"DROP TABLE IF EXISTS {ledger}", f"CREATE TABLE {ledger} (part INTEGER PRIMARY KEY, rows BIGINT NOT NULL)",
+            f"INSERT INTO {ledger} (part, rows) VALUES ({MARK}, {shape})"]
 
 
 def claim(execute: Callable[[str], Any], query: Callable[[str], list[tuple]], ledger: str, index: int) -> int | None:

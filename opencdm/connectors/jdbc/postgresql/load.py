@@ -63,12 +63,45 @@ class PostgresLoads:
             if done is not None:
                 staging.drain(batches)
                 return done
-            it = iter(batches)
-            first = next(it, None)
-            rows = 0 if first is None else self._write(conn, schema, stage, itertools.chain((first,), it),
-                                                       first.schema, dirty)
+            rows = self.write_rows(conn, schema, stage, batches, dirty)
             self.execute(conn, staging.record_sql(ledger, index, rows))
             return rows
+
+    def write_rows(self, conn: Any, schema: str | None, table: str, batches: Iterable[pa.RecordBatch],
+                   dirty: Any = None) -> int:
+        """Inside the caller's transaction: ``batches`` into ``table`` (see ``_write``); rows written."""
+        it = iter(batches)
+        first = next(it, None)
+        return 0 if first is None else self._write(conn, schema, table, itertools.chain((first,), it),
+                                                   first.schema, dirty)
+
+    def two_phase_reason(self, conn: Any, schema: str | None, table: str, names: Sequence[str],
+                         fields: pa.Schema, partitions: int) -> str | None:
+        from opencdm.connectors.jdbc.postgresql import twophase
+
+        return twophase.reason(self, conn, schema, table, names, fields, partitions)
+
+    def load_prepared(self, schema: str | None, table: str, ledger: str, run: str, index: int,
+                      batches: Iterable[pa.RecordBatch], dirty: Any = None) -> int:
+        from opencdm.connectors.jdbc.postgresql import twophase
+
+        return twophase.load(self, schema, table, ledger, run, index, batches, dirty)
+
+    def load_native_prepared(self, schema: str | None, table: str, ledger: str, run: str, index: int,
+                             chunks: Iterable[Chunk], fmt: str) -> int:
+        from opencdm.connectors.jdbc.postgresql import twophase
+
+        return twophase.load_native(self, schema, table, ledger, run, index, chunks, fmt)
+
+    def commit_prepared(self, ledger: str, run: str, latest: dict[int, int], label: str) -> None:
+        from opencdm.connectors.jdbc.postgresql import twophase
+
+        twophase.commit(self, ledger, run, latest, label)
+
+    def resolve_prepared(self, ledger: str, run: str, label: str) -> str | None:
+        from opencdm.connectors.jdbc.postgresql import twophase
+
+        return twophase.resolve(self, ledger, run, label)
 
     @contextmanager
     def _begin(self, conn: Any) -> Iterator[None]:
@@ -173,12 +206,16 @@ class PostgresLoads:
             if done is not None:
                 staging.drain(chunks)
                 return done
-            rows = 0
-            with conn.cursor() as cur:
-                with cur.copy(self._copy_sql(self.table(schema, stage), fmt)) as copy:
-                    for chunk in chunks:
-                        copy.write(chunk.data)
-                        rows += chunk.rows
-                rows = cur.rowcount if cur.rowcount >= 0 else rows  # the server's count (CSV lines may wrap)
+            rows = self.copy_chunks(conn, self.table(schema, stage), chunks, fmt)
             self.execute(conn, staging.record_sql(ledger, index, rows))
             return rows
+
+    def copy_chunks(self, conn: Any, table: str, chunks: Iterable[Chunk], fmt: str) -> int:
+        """Inside the caller's transaction (psycopg): one ``COPY`` of the native stream; rows written."""
+        rows = 0
+        with conn.cursor() as cur:
+            with cur.copy(self._copy_sql(table, fmt)) as copy:
+                for chunk in chunks:
+                    copy.write(chunk.data)
+                    rows += chunk.rows
+            return cur.rowcount if cur.rowcount >= 0 else rows  # the server's count (CSV lines may wrap)
