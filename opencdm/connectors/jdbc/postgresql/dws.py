@@ -27,3 +27,6 @@ class DwsDialect(PostgresDialect):
         # DWS tables carry a distribution and storage layout that LIKE and the catalog queries of the
         # PostgreSQL swap do not reproduce faithfully: kept DWS tables take the staged path.
         return "DWS tables are not rebuilt aside (distribution and storage options)"
+
+    def two_phase_reason(self, conn, schema, table, names, fields, partitions) -> str | None:
+        return "DWS appends are staged (its prepared transactions are not relied on)"
