@@ -36,6 +36,20 @@ def test_table_options():
         to(**{"toJobConfig.orientation": "DIAGONAL"})
 
 
+def test_dws_table_options_are_refused_elsewhere():
+    """On PostgreSQL (or MySQL) a column store or compression would be silently ignored: refused instead."""
+    link = {"linkConfig.databaseType": "POSTGRESQL", "linkConfig.host": "h", "linkConfig.port": "5432",
+            "linkConfig.username": "u", "linkConfig.password": "p"}
+    parsed = DwsDialect(link, CTX).link  # the link as any dialect parses it
+    for inputs in ({"toJobConfig.orientation": "COLUMN"}, {"toJobConfig.isCompress": "true"}):
+        with pytest.raises(InvalidInput, match="DWS table options") as err:
+            JdbcTo.parse({"toJobConfig.tableName": "t", **inputs}, parsed)
+        assert err.value.code == "Cdm.0014"
+    plain = JdbcTo.parse({"toJobConfig.tableName": "t", "toJobConfig.orientation": "ROW",
+                          "toJobConfig.isCompress": "false"}, parsed)  # what every table is: accepted
+    assert plain.orientation == "ROW" and not plain.is_compress
+
+
 def _copy(pg, db: str, table: str, **to):
     jdbc = connectors.get("generic-jdbc-connector")
     extractor = jdbc.extractor(pg.link_inputs(db), {"fromJobConfig.tableName": "src"}, CTX)

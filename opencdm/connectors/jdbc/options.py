@@ -145,6 +145,11 @@ class JdbcTo:
         if before == "whereClause":
             config.require(job, "toJobConfig.whereClause")
         where = config.get_str(job, "toJobConfig.whereClause")
+        orientation = config.get_enum(job, "toJobConfig.orientation", ("ROW", "COLUMN"))
+        compress = config.get_bool(job, "toJobConfig.isCompress")
+        if link.database_type != "DWS" and (orientation == "COLUMN" or compress):  # ROW is every table's layout
+            raise InvalidInput(f"toJobConfig.orientation=COLUMN and toJobConfig.isCompress=true are DWS table "
+                               f"options; a {link.database_type} table cannot take them.", code="Cdm.0014")
         return cls(
             schema_name=config.get_str(job, "toJobConfig.schemaName"),
             table_name=config.get_str(job, "toJobConfig.tableName"),
@@ -154,8 +159,8 @@ class JdbcTo:
             delete_where=sql_input(where, "toJobConfig.whereClause", dialect) if before == "whereClause" else None,
             use_nullable=config.get_bool(job, "toJobConfig.useNullable"),
             extend_chars=config.get_bool(job, "toJobConfig.extendCharLength"),
-            orientation=config.get_enum(job, "toJobConfig.orientation", ("ROW", "COLUMN")),
-            is_compress=config.get_bool(job, "toJobConfig.isCompress"),
+            orientation=orientation,
+            is_compress=compress,
         )
 
 
@@ -207,6 +212,7 @@ TO_INPUTS = (
                                       "whereClause."),
     boolean("toJobConfig.useNullable", "Copy NOT NULL constraints when the table is created."),
     boolean("toJobConfig.extendCharLength", "Triple character lengths when the table is created."),
-    enum("toJobConfig.orientation", ("ROW", "COLUMN"), "DWS: the orientation of a table it creates."),
-    boolean("toJobConfig.isCompress", "DWS: compress a table it creates."),
+    enum("toJobConfig.orientation", ("ROW", "COLUMN"), "DWS: the orientation of a table it creates (COLUMN is "
+                                                       "refused on other databases)."),
+    boolean("toJobConfig.isCompress", "DWS: compress a table it creates (refused on other databases)."),
 )
