@@ -148,3 +148,30 @@ def test_when_two_phase_is_not_taken(env):
     assert loader.write_path.startswith("swap:")
     loader.abort()
     assert env.prepared() == []
+
+
+def test_an_attempt_that_prepares_during_the_abort_is_rolled_back_too(env):
+    """A straggling partition holds the ledger while the abort drops it: the abort waits, resolves again."""
+    import threading
+    import time
+
+    t = env.table()
+    before = env.snapshot(t)
+    extractor, loader = env.loader(t)
+    parts = extractor.partitions(3)
+    env.worker(loader).load(parts[0], extractor.extract(parts[0]))
+    gate = threading.Event()
+
+    def slow_batches():  # the straggler: claimed (holding its ledger row) and still writing
+        for b in extractor.extract(parts[1]):
+            gate.wait(10)
+            yield b
+
+    straggler = threading.Thread(target=lambda: env.worker(loader).load(parts[1], slow_batches()), daemon=True)
+    straggler.start()
+    time.sleep(1.0)  # it has claimed its partition
+    threading.Timer(3.0, gate.set).start()  # it prepares while the abort waits to drop the ledger
+    loader.abort()
+    straggler.join(30)
+    assert env.prepared() == [] and env.snapshot(t) == before
+    assert env.one("SELECT count(*) FROM pg_class WHERE relname LIKE 'opencdm_stage%'") == 0

@@ -137,15 +137,26 @@ def commit(dialect: Any, ledger: str, run: str, latest: dict[int, int], label: s
         dialect.execute(conn, f"DROP TABLE {ledger}")
 
 
-def resolve(dialect: Any, ledger: str, run: str, label: str) -> str | None:
+def resolve(dialect: Any, ledger: str, run: str, label: str, rounds: int = 10) -> str | None:
     """Abort: roll back the run's prepared partitions, or commit them if the commit had decided (then
-    say so). Leaves the ledger to the caller."""
+    say so), and drop the ledger. A straggling attempt that prepares meanwhile holds a lock on the
+    ledger: the drop waits a moment, then the prepared transactions are resolved again."""
     with dialect.connect(LoadFailed, label, write=True, autocommit=True) as conn:
-        found = prepared(dialect, conn, run)
         exists = dialect.query(conn, "SELECT pg_catalog.to_regclass($1) IS NOT NULL", [ledger])[0][0]
         decided = bool(exists) and bool(dialect.query(conn, f"SELECT 1 FROM {ledger} WHERE part = {DECIDED}"))
-        for name, _ in found.values():
-            dialect.execute(conn, f"{'COMMIT' if decided else 'ROLLBACK'} PREPARED '{name}'")
-    if decided and found:
-        return f"the commit had been decided: {len(found)} remaining partitions were committed"
+        resolved = 0
+        for _ in range(rounds):
+            found = prepared(dialect, conn, run)
+            for name, _ in found.values():
+                dialect.execute(conn, f"{'COMMIT' if decided else 'ROLLBACK'} PREPARED '{name}'")
+            resolved += len(found)
+            try:
+                dialect.execute(conn, "SET lock_timeout = '5s'")
+                dialect.execute(conn, f"DROP TABLE IF EXISTS {ledger}")
+                break
+            except Exception as exc:  # the driver's error: translated when the connection closes
+                if "lock timeout" not in str(exc).lower():
+                    raise
+    if decided and resolved:
+        return f"the commit had been decided: {resolved} remaining partitions were committed"
     return None
