@@ -185,6 +185,27 @@ def test_killed_two_phase_append_leaves_no_prepared_transaction_and_reruns_once(
     assert prepared() == 0 and env.stage_tables() == []
 
 
+def test_stopped_two_phase_append_leaves_the_table_as_it_was(env):
+    make_mixed_table(env.dst, "appended_stop", 100)
+    with psycopg.connect(env.dst, autocommit=True) as conn:
+        conn.execute("UPDATE appended_stop SET id = id + 100000")
+    before = snapshot(env.dst, "appended_stop")
+    env.client.call("POST", f"/clusters/{env.cid}/cdm/job", {"jobs": [job("stopped2pc", "slow_big", "appended_stop",
+                                                                          clear=False)]})
+    env.client.call("PUT", f"/clusters/{env.cid}/cdm/job/stopped2pc/start")
+    deadline = time.monotonic() + 30
+    while env.status("stopped2pc")["counters"]["org.apache.sqoop.submission.counter.SqoopCounters"]["ROWS_READ"] == 0:
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    assert env.client.request("PUT", f"/clusters/{env.cid}/cdm/job/stopped2pc/stop").status_code == 200
+    sub = env.wait("stopped2pc", timeout=30)
+    assert sub["status"] == "FAILED" and sub["write-path"].startswith("two-phase:"), sub
+    assert snapshot(env.dst, "appended_stop") == before
+    with psycopg.connect(env.dst) as conn:
+        assert conn.execute("SELECT count(*) FROM pg_prepared_xacts WHERE gid LIKE 'opencdm:%'").fetchone()[0] == 0
+    assert env.stage_tables() == []
+
+
 def test_twenty_jobs_at_once_all_finish_and_the_api_stays_responsive(env):
     cid = env.new_cluster("busy")
     names = [f"many{i}" for i in range(20)]
