@@ -83,12 +83,15 @@ class ClusterCollector:
         yield from families.values()
 
 
+_installed: list[ClusterCollector] = []  # the registered cluster gauges (one app per process at a time)
+
+
 def install(runtimes: Callable[[], Iterable[tuple[str, object]]]) -> None:
-    """Register the cluster gauges of this server (once per process: a second app replaces the first)."""
-    for collector in list(REGISTRY._collector_to_names):  # noqa: SLF001 - prometheus_client has no lookup
-        if isinstance(collector, ClusterCollector):
-            REGISTRY.unregister(collector)
-    REGISTRY.register(ClusterCollector(runtimes))
+    """Register the cluster gauges of this server (a second app in the process replaces the first's)."""
+    while _installed:
+        REGISTRY.unregister(_installed.pop())
+    _installed.append(ClusterCollector(runtimes))
+    REGISTRY.register(_installed[0])
 
 
 def allowed(mode: str, token: str | None, client_host: str | None, authorization: str | None) -> bool:

@@ -113,3 +113,24 @@ def pg_text_md5(dsn: str, table: str, columns: tuple[str, ...] = COLUMNS) -> dic
     aggs = ", ".join(f"md5(string_agg(coalesce({c}::text, '\\N'), ',' ORDER BY id))" for c in columns)
     with psycopg.connect(dsn) as conn:
         return dict(zip(columns, conn.execute(f"SELECT {aggs} FROM {table}").fetchone()))
+
+
+class PgDatabase:
+    """A fresh database on the test PostgreSQL holding ``src`` (``rows``), its link, and a file root."""
+
+    def __init__(self, pg, tmp: Path, data: list[tuple]) -> None:
+        from opencdm.connectors.base import ConnectorContext
+
+        self.db = pg.create_database()
+        self.dsn, self.link = pg.dsn(self.db), pg.link_inputs(self.db)
+        self.ctx = ConnectorContext(file_root=str(tmp), allowed_dirs=(str(tmp),))
+        fill_pg(self.dsn, "src", data)
+
+    def sql(self, *statements: str) -> None:
+        with psycopg.connect(self.dsn, autocommit=True) as conn:
+            for s in statements:
+                conn.execute(s)
+
+    def one(self, sql: str, params=None):
+        with psycopg.connect(self.dsn) as conn:
+            return conn.execute(sql, params).fetchone()[0]

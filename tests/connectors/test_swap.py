@@ -11,7 +11,6 @@ import psycopg
 import pytest
 
 from opencdm.connectors import get
-from opencdm.connectors.base import ConnectorContext
 from tests.connectors import jdbc_data as data
 
 JDBC = get("generic-jdbc-connector")
@@ -48,25 +47,13 @@ CATALOG = {
 }
 
 
-class Env:
+class Env(data.PgDatabase):
     def __init__(self, pg, tmp) -> None:
-        self.db = pg.create_database()
-        self.dsn, self.link = pg.dsn(self.db), pg.link_inputs(self.db)
-        self.ctx = ConnectorContext(file_root=str(tmp), allowed_dirs=(str(tmp),))
-        data.fill_pg(self.dsn, "src", DATA)
+        super().__init__(pg, tmp, DATA)
         self.sql("CREATE TABLE IF NOT EXISTS ref (k bigint PRIMARY KEY)",
                  "INSERT INTO ref SELECT generate_series(1, 5000)")
         for role in ("swap_owner", "swap_reader", "swap_writer"):
             self.sql(f"DO $$ BEGIN CREATE ROLE {role} NOLOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$")
-
-    def sql(self, *statements: str) -> None:
-        with psycopg.connect(self.dsn, autocommit=True) as conn:
-            for s in statements:
-                conn.execute(s)
-
-    def one(self, sql: str, params=None):
-        with psycopg.connect(self.dsn) as conn:
-            return conn.execute(sql, params).fetchone()[0]
 
     def catalog(self, table: str) -> dict:
         return {k: self.one(q, {"t": table}) for k, q in CATALOG.items()}

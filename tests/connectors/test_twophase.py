@@ -12,7 +12,6 @@ import psycopg
 import pytest
 
 from opencdm.connectors import get
-from opencdm.connectors.base import ConnectorContext
 from opencdm.connectors.jdbc.postgresql import twophase
 from tests.connectors import jdbc_data as data
 
@@ -21,21 +20,9 @@ DATA = data.rows(1200)
 OLD = 300  # rows already in the table, ids above the source's
 
 
-class Env:
+class Env(data.PgDatabase):
     def __init__(self, pg, tmp) -> None:
-        self.db = pg.create_database()
-        self.dsn, self.link = pg.dsn(self.db), pg.link_inputs(self.db)
-        self.ctx = ConnectorContext(file_root=str(tmp), allowed_dirs=(str(tmp),))
-        data.fill_pg(self.dsn, "src", DATA)
-
-    def sql(self, *statements: str) -> None:
-        with psycopg.connect(self.dsn, autocommit=True) as conn:
-            for s in statements:
-                conn.execute(s)
-
-    def one(self, sql: str, params=None):
-        with psycopg.connect(self.dsn) as conn:
-            return conn.execute(sql, params).fetchone()[0]
+        super().__init__(pg, tmp, DATA)
 
     def table(self) -> str:
         """A kept table with its primary key, an index and ``OLD`` rows of its own."""

@@ -85,6 +85,13 @@ class Env:
             time.sleep(0.1)
         raise AssertionError(f"{name} did not finish")
 
+    def wait_rows(self, name: str, timeout: float = 30) -> None:
+        """Until the run of ``name`` has read rows (a slow source: it is then well under way)."""
+        deadline = time.monotonic() + timeout
+        while self.status(name)["counters"]["org.apache.sqoop.submission.counter.SqoopCounters"]["ROWS_READ"] == 0:
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+
     def stage_tables(self) -> list[str]:
         with psycopg.connect(self.dst) as conn:
             return [r[0] for r in conn.execute(
@@ -127,10 +134,7 @@ def test_killed_server_leaves_target_untouched_and_restart_reconciles(env):
     before = snapshot(env.dst, "target")
     env.client.call("POST", f"/clusters/{env.cid}/cdm/job", {"jobs": [job("killed", "slow_big", "target")]})
     env.client.call("PUT", f"/clusters/{env.cid}/cdm/job/killed/start")
-    deadline = time.monotonic() + 30
-    while env.status("killed")["counters"]["org.apache.sqoop.submission.counter.SqoopCounters"]["ROWS_READ"] == 0:
-        assert time.monotonic() < deadline
-        time.sleep(0.2)
+    env.wait_rows("killed")
     env.server.kill()
     assert snapshot(env.dst, "target") == before
     env.server.start()
@@ -158,10 +162,7 @@ def test_killed_two_phase_append_leaves_no_prepared_transaction_and_reruns_once(
     env.client.call("POST", f"/clusters/{env.cid}/cdm/job", {"jobs": [job("appender", "slow_big", "appended",
                                                                           clear=False)]})
     env.client.call("PUT", f"/clusters/{env.cid}/cdm/job/appender/start")
-    deadline = time.monotonic() + 30
-    while env.status("appender")["counters"]["org.apache.sqoop.submission.counter.SqoopCounters"]["ROWS_READ"] == 0:
-        assert time.monotonic() < deadline
-        time.sleep(0.2)
+    env.wait_rows("appender")
     assert env.status("appender")["write-path"].startswith("two-phase:")
     env.server.kill()
     assert snapshot(env.dst, "appended") == before
@@ -193,10 +194,7 @@ def test_stopped_two_phase_append_leaves_the_table_as_it_was(env):
     env.client.call("POST", f"/clusters/{env.cid}/cdm/job", {"jobs": [job("stopped2pc", "slow_big", "appended_stop",
                                                                           clear=False)]})
     env.client.call("PUT", f"/clusters/{env.cid}/cdm/job/stopped2pc/start")
-    deadline = time.monotonic() + 30
-    while env.status("stopped2pc")["counters"]["org.apache.sqoop.submission.counter.SqoopCounters"]["ROWS_READ"] == 0:
-        assert time.monotonic() < deadline
-        time.sleep(0.2)
+    env.wait_rows("stopped2pc")
     assert env.client.request("PUT", f"/clusters/{env.cid}/cdm/job/stopped2pc/stop").status_code == 200
     sub = env.wait("stopped2pc", timeout=30)
     assert sub["status"] == "FAILED" and sub["write-path"].startswith("two-phase:"), sub
