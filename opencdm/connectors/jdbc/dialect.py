@@ -233,6 +233,10 @@ class Dialect(ABC):
         indexes, constraints, triggers, comments, grants and owner."""
         raise NotImplementedError
 
+    #: True: the dialect can append through prepared transactions (``two_phase_reason`` and the rest); only
+    #: then does a worker look in the ledger for the shape ``prepare`` chose.
+    two_phase: ClassVar[bool] = False
+
     def two_phase_reason(self, conn: Any, schema: str | None, table: str, names: Sequence[str],
                          fields: Any, partitions: int) -> str | None:
         """None when partitions may append straight into the kept ``table`` in prepared transactions

@@ -136,6 +136,9 @@ class JdbcLoader(Loader):
         return d.swap_reason(conn, self.schema_name, self.table_name, names)
 
     def _why_not_two_phase(self, conn: Any, names: Sequence[str], fields: pa.Schema) -> str | None:
+        if not self.dialect.two_phase:
+            return self.dialect.two_phase_reason(conn, self.schema_name, self.table_name, names, fields,
+                                                 self.planned_partitions)
         if self.clear or self.delete_where:
             return "the table is cleared first"
         if self.resumable_run:
@@ -145,6 +148,8 @@ class JdbcLoader(Loader):
 
     def _two_phase(self) -> bool:
         """Worker side: did ``prepare`` choose the two-phase append? (The ledger's MARK says.)"""
+        if not self.dialect.two_phase:
+            return False
         if self._shape is None:
             d = self.dialect
             with d.connect(LoadFailed, self.label, write=True) as conn:
@@ -319,7 +324,7 @@ class JdbcLoader(Loader):
         d.execute(conn, f"INSERT INTO {into or self.table} ({cols}) SELECT {exprs} FROM {stage} WHERE {where}")
 
     def abort(self) -> None:
-        if self.dialect.typed_stage:  # prepared partitions first: they hold locks on the ledger
+        if self.dialect.two_phase:  # prepared partitions first: they hold locks on the ledger
             try:
                 note = self.dialect.resolve_prepared(self.dialect.table(self.schema_name, self.ledger), self.run_id,
                                                      self.label)

@@ -106,6 +106,7 @@ def _connect_error(exc: Exception, secret: str | None) -> CdmError:
 class PostgresDialect(PostgresLoads, Dialect):
     name = "postgresql"
     typed_stage = True
+    two_phase = True
     driver_properties = frozenset({"currentSchema", "ApplicationName", "connectTimeout", "ssl", "sslmode"})
     scratch_table = "UNLOGGED "
     native_format = NATIVE_FORMAT

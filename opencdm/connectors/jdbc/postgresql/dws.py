@@ -14,6 +14,7 @@ from opencdm.connectors.jdbc.postgresql import PostgresDialect
 class DwsDialect(PostgresDialect):
     # Same name as PostgreSQL on purpose: declared types travel unchanged between the two.
     name = "postgresql"
+    two_phase = False  # its prepared transactions are not relied on: appends are staged
 
     def table_options(self, to: JdbcTo) -> str:
         options = []
