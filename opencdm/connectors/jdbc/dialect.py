@@ -233,6 +233,19 @@ class Dialect(ABC):
         indexes, constraints, triggers, comments, grants and owner."""
         raise NotImplementedError
 
+    #: True (dialects without transactional DDL): when a run owns its target, or may rebuild a cleared
+    #: one (``swap_reason``, ``twin_sql``), partitions write straight into a table built aside
+    #: (``load_aside``) that the commit renames into place (``swap_in``).
+    builds_aside: ClassVar[bool] = False
+    #: Trailing options of the run's ledger table (MySQL: `` ENGINE=InnoDB``, so it is transactional).
+    ledger_options: ClassVar[str] = ""
+
+    def load_aside(self, schema: str | None, table: str, ledger: str, index: int,
+                   batches: Iterable[pa.RecordBatch]) -> int:
+        """Worker side, one transaction (``builds_aside``): claim partition ``index`` in ``ledger``, write
+        ``batches`` into ``table``, record the count; rows written (an earlier attempt's count, drained)."""
+        raise NotImplementedError
+
     #: True: the dialect can append through prepared transactions (``two_phase_reason`` and the rest); only
     #: then does a worker look in the ledger for the shape ``prepare`` chose.
     two_phase: ClassVar[bool] = False

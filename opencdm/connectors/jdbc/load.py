@@ -86,6 +86,9 @@ class JdbcLoader(Loader):
                 targets = [c.name for c in cols[:len(schema)]]
             names = targets if owned else match_columns(targets, [c.name for c in cols], self.label)
             twin, self._shape = None, None
+            if not d.typed_stage and d.builds_aside:
+                self._fields = schema
+                return self._prepare_aside(conn, owned, targets, names, schema)
             if not owned and d.typed_stage:
                 why = self._why_not_swap(conn, names)
                 if why is None:
@@ -125,12 +128,44 @@ class JdbcLoader(Loader):
                     self._native = d.native_types_ok(conn, schema, self.schema_name, self.stage)
         self._fields = schema
 
+    def _prepare_aside(self, conn: Any, owned: bool, targets: list[str], names: list[str], schema: pa.Schema) -> None:
+        """Databases whose DDL commits on its own (MySQL): when the run owns the target, or may rebuild
+        a cleared one, partitions write straight into a table built aside (``<stage>_new``) and the
+        commit renames it into place; else the tagged stage."""
+        d = self.dialect
+        why = ("a resumable run keeps its staging after a failure" if self.resumable_run else
+               None if owned else self._why_not_swap(conn, names))
+        if why is not None:
+            self.write_path = f"staged: rows staged, then moved into the kept table at commit (no swap: {why})"
+            with d.transaction(conn):
+                d.create_stage(conn, self.schema_name, self.stage, schema)
+            return
+        self._shape = staging.OWNED if owned else staging.SWAP
+        self.write_path = ("owned: partitions load straight into the new table built aside, renamed into place at "
+                           "commit; rows written once" if owned else
+                           "swap: the cleared table is rebuilt aside (CREATE TABLE ... LIKE) and renamed into place "
+                           "at commit; rows written once")
+        aside = d.table(self.schema_name, self._aside)
+        d.execute(conn, f"DROP TABLE IF EXISTS {aside}")
+        if owned:
+            d.execute(conn, create_table_sql(aside, self._final_columns(conn, targets, schema), d.q,
+                                             primary_key_targets(targets, schema), d.table_options(self.options)))
+        else:
+            d.execute(conn, d.twin_sql(conn, self.schema_name, self.table_name, self._aside))
+        with d.transaction(conn):
+            for sql in staging.ledger_sql(lambda n: d.table(self.schema_name, n), self.stage, self._shape, d.q,
+                                          d.ledger_options):
+                d.execute(conn, sql)
+
     def _why_not_swap(self, conn: Any, names: Sequence[str]) -> str | None:
         """None when the kept target may be rebuilt aside and swapped in: it is cleared, or appended to
         while empty (the commit checks again, under its lock), and the dialect's conditions hold."""
         d = self.dialect
         if self.delete_where:
             return "deleteWhere keeps the rows it does not match"
+        if not self.clear and not d.transactional_ddl:
+            return "the table is not cleared (an empty one could fill during the run, and MySQL cannot keep it " \
+                   "locked until the rename)"
         if not self.clear and not d.is_empty(conn, self.table):
             return "the table keeps its rows (not cleared, not empty)"
         return d.swap_reason(conn, self.schema_name, self.table_name, names)
@@ -146,18 +181,27 @@ class JdbcLoader(Loader):
         return self.dialect.two_phase_reason(conn, self.schema_name, self.table_name, names, fields,
                                              self.planned_partitions)
 
-    def _two_phase(self) -> bool:
-        """Worker side: did ``prepare`` choose the two-phase append? (The ledger's MARK says.)"""
-        if not self.dialect.two_phase:
-            return False
+    def _run_shape(self) -> int:
+        """How ``prepare`` shaped this run, for the paths that write outside a stage (two-phase, built
+        aside): the ledger's MARK, read once on workers; KEPT for everything else."""
+        d = self.dialect
+        if not (d.two_phase or d.builds_aside):
+            return staging.KEPT
         if self._shape is None:
-            d = self.dialect
             with d.connect(LoadFailed, self.label, write=True) as conn:
-                rows = d.query(conn, f"SELECT rows FROM {d.table(self.schema_name, self.ledger)} "
+                rows = d.query(conn, f"SELECT {quote_ident('rows', d.q)} FROM {d.table(self.schema_name, self.ledger)} "
                                      f"WHERE part = {staging.MARK}") if d.columns(
                     conn, self.schema_name, self.ledger) is not None else []
             self._shape = int(rows[0][0]) if rows else staging.KEPT
-        return self._shape == staging.TWO_PHASE
+        return self._shape
+
+    def _two_phase(self) -> bool:
+        """Worker side: did ``prepare`` choose the two-phase append?"""
+        return self.dialect.two_phase and self._run_shape() == staging.TWO_PHASE
+
+    def _built_aside(self) -> bool:
+        """Did ``prepare`` choose to write into a table built aside (dialects without transactional DDL)?"""
+        return self.dialect.builds_aside and self._run_shape() in (staging.OWNED, staging.SWAP)
 
     def reopen(self, schema: pa.Schema) -> None:
         """A resumed run: the stage and its ledger (the partitions an earlier attempt finished) are there."""
@@ -175,6 +219,10 @@ class JdbcLoader(Loader):
                                               part.index, batches, dirty)
         elif self.dialect.typed_stage:
             rows = self.dialect.load_typed(self.schema_name, self.stage, part.index, batches, dirty)
+        elif self._built_aside():
+            rows = self.dialect.load_aside(self.schema_name, self._aside, self.dialect.table(self.schema_name,
+                                                                                            self.ledger),
+                                           part.index, batches)
         else:
             rows = self.dialect.load_stage(self.schema_name, self.stage, part.index, batches)
         return LoadResult(part.index, rows)
@@ -194,6 +242,8 @@ class JdbcLoader(Loader):
 
     def commit(self, results: Sequence[LoadResult]) -> None:
         latest = {r.index: r.rows for r in results}  # a partition reported twice counts once
+        if self._built_aside():
+            return self._commit_built_aside(latest)
         if not self.dialect.typed_stage:
             return self._commit_tagged(latest)
         d = self.dialect
@@ -204,10 +254,7 @@ class JdbcLoader(Loader):
             if stage_cols is None or d.columns(conn, self.schema_name, self.ledger) is None:
                 raise LoadFailed(f"Stage table {self.stage} does not exist: the run was aborted or committed.")
             ledger = d.table(self.schema_name, self.ledger)
-            shape, loaded = staging.read(d.query(conn, f"SELECT part, rows FROM {ledger}"))
-            if loaded != latest:
-                raise LoadFailed(f"The stage holds {sum(loaded.values())} rows of {len(loaded)} partitions, but the "
-                                 f"loads reported {sum(latest.values())} rows of {len(latest)}.")
+            shape = self._check_ledger(conn, latest)
             with d.transaction(conn):
                 exists = d.columns(conn, self.schema_name, self.table_name) is not None
                 if shape == staging.SWAP and exists:
@@ -226,7 +273,39 @@ class JdbcLoader(Loader):
                     d.execute(conn, f"DROP TABLE {d.table(self.schema_name, self.stage)}")
                 d.execute(conn, f"DROP TABLE {ledger}")
 
-    def _insert(self, conn: Any, stage_cols: Sequence[Column], exists: bool) -> None:
+    def _check_ledger(self, conn: Any, latest: dict[int, int]) -> int:
+        """The ledger's shape, once it is seen to hold exactly the partitions and counts the loads reported."""
+        d = self.dialect
+        ledger = d.table(self.schema_name, self.ledger)
+        shape, loaded = staging.read(d.query(conn, f"SELECT part, {quote_ident('rows', d.q)} FROM {ledger}"))
+        if loaded != latest:
+            raise LoadFailed(f"The stage holds {sum(loaded.values())} rows of {len(loaded)} partitions, but the "
+                             f"loads reported {sum(latest.values())} rows of {len(latest)}.")
+        return shape
+
+    def _commit_built_aside(self, latest: dict[int, int]) -> None:
+        """Commit of a table built aside: the ledger checked, then one atomic rename puts it in place. A
+        target that came to have dependents (or, for CREATE_WHEN_NOT_EXIST, came to exist) during the run
+        is kept instead: cleared if asked and filled from the table built aside, in one transaction."""
+        d = self.dialect
+        with d.connect(LoadFailed, self.label, write=True) as conn:
+            aside_cols = d.columns(conn, self.schema_name, self._aside)
+            if aside_cols is None or d.columns(conn, self.schema_name, self.ledger) is None:
+                raise LoadFailed(f"Table {self._aside} built aside does not exist: the run was aborted or committed.")
+            shape = self._check_ledger(conn, latest)
+            exists = d.columns(conn, self.schema_name, self.table_name) is not None
+            names = [c.name for c in aside_cols]
+            keep = exists and (self.preparation != "DROP_AND_CREATE" if shape == staging.OWNED
+                               else self._why_not_swap(conn, names) is not None)
+            if keep:
+                with d.transaction(conn):
+                    self._insert(conn, aside_cols, True, self._aside)
+                d.execute(conn, f"DROP TABLE {d.table(self.schema_name, self._aside)}")
+            else:
+                d.swap_in(conn, self.schema_name, self._aside, self.table_name, exists)
+            d.execute(conn, f"DROP TABLE {d.table(self.schema_name, self.ledger)}")
+
+    def _insert(self, conn: Any, stage_cols: Sequence[Column], exists: bool, source: str | None = None) -> None:
         """Inside the commit transaction: clearing options, then the stage's rows into the target."""
         d = self.dialect
         if not exists:  # the target vanished since prepare: create it as auto-create would
@@ -246,7 +325,8 @@ class JdbcLoader(Loader):
         names = ", ".join(quote_ident(c.name, d.q) for c in dst)
         exprs = ", ".join(quote_ident(s.name, d.q) if s.type == t.type else d.cast(quote_ident(s.name, d.q), t)
                           for s, t in zip(stage_cols, dst))
-        d.execute(conn, f"INSERT INTO {self.table} ({names}) SELECT {exprs} FROM {d.table(self.schema_name, self.stage)}")
+        d.execute(conn, f"INSERT INTO {self.table} ({names}) SELECT {exprs} FROM "
+                        f"{d.table(self.schema_name, source or self.stage)}")
 
     def _commit_tagged(self, latest: dict[int, int]) -> None:
         """Commit of a ``PART_COLUMN`` stage (dialects without ``typed_stage``)."""
@@ -336,5 +416,6 @@ class JdbcLoader(Loader):
         self.dialect.drop_stage(self.schema_name, self.stage)
         if not self.dialect.transactional_ddl:
             self.dialect.drop_stage(self.schema_name, self._aside)
-        if self.dialect.typed_stage:
+            self.dialect.drop_stage(self.schema_name, f"{self.stage}_old")  # a rename-swap cut short
+        if self.dialect.typed_stage or self.dialect.builds_aside:
             self.dialect.drop_stage(self.schema_name, self.ledger)

@@ -11,6 +11,10 @@ A run's stage is created by ``Loader.prepare`` and named from the run id only (`
   (``UNLOGGED`` on PostgreSQL); ``commit`` is one ``INSERT INTO target SELECT * FROM stage``
   without casts, after the clearing options, in one transaction.
 
+Databases without transactional DDL (MySQL, ``Dialect.builds_aside``) use the ledger without a
+typed stage: partitions write into a table built aside (the final table, or the kept target's twin)
+that the commit renames into place.
+
 Idempotent loads without a hidden partition column: next to the stage sits a **ledger** table,
 ``(part, rows)``. A load is one transaction that first *claims* its partition (``INSERT ... ON
 CONFLICT DO NOTHING``, then reads the row back), writes its rows, and records their count. So:
@@ -72,25 +76,32 @@ def create_sql(table: Callable[[str], str], q: str, stage: str, columns: Iterabl
     ]
 
 
-def ledger_sql(table: Callable[[str], str], stage: str, shape: int) -> list[str]:
-    """Statements (re)creating only the ledger (a run that writes into the target itself)."""
-    ledger = table(ledger_name(stage))
-    return [f"DROP TABLE IF EXISTS {ledger}", f"CREATE TABLE {ledger} (part INTEGER PRIMARY KEY, rows BIGINT NOT NULL)",
-            f"INSERT INTO {ledger} (part, rows) VALUES ({MARK}, {shape})"]
+def ledger_sql(table: Callable[[str], str], stage: str, shape: int, q: str = '"', options: str = "") -> list[str]:
+    """Statements (re)creating only the ledger (a run that writes into the target itself, or into a
+    table built aside); ``q`` quotes ``rows`` (reserved in MySQL 8)."""
+    ledger, rows = table(ledger_name(stage)), quote_ident("rows", q)
+    return [f"DROP TABLE IF EXISTS {ledger}",
+            f"CREATE TABLE {ledger} (part INTEGER PRIMARY KEY, {rows} BIGINT NOT NULL){options}",
+            f"INSERT INTO {ledger} (part, {rows}) VALUES ({MARK}, {shape})"]
 
 
-def claim(execute: Callable[[str], Any], query: Callable[[str], list[tuple]], ledger: str, index: int) -> int | None:
+def claim(execute: Callable[[str], Any], query: Callable[[str], list[tuple]], ledger: str, index: int,
+          q: str = '"') -> int | None:
     """Inside the load's transaction: take partition ``index``. None: ours to write; else the row
-    count an earlier attempt committed. Blocks while another open attempt holds the claim."""
-    index = int(index)
-    execute(f"INSERT INTO {ledger} (part, rows) VALUES ({index}, -1) ON CONFLICT (part) DO NOTHING")
-    rows = int(query(f"SELECT rows FROM {ledger} WHERE part = {index}")[0][0])
-    return None if rows < 0 else rows
+    count an earlier attempt committed. Blocks while another open attempt holds the claim.
+    ``q`` = backtick: MySQL (``INSERT IGNORE``, which waits on an uncommitted claim of the same key)."""
+    index, rows = int(index), quote_ident("rows", q)
+    if q == "`":
+        execute(f"INSERT IGNORE INTO {ledger} (part, {rows}) VALUES ({index}, -1)")
+    else:
+        execute(f"INSERT INTO {ledger} (part, rows) VALUES ({index}, -1) ON CONFLICT (part) DO NOTHING")
+    found = int(query(f"SELECT {rows} FROM {ledger} WHERE part = {index}")[0][0])
+    return None if found < 0 else found
 
 
-def record_sql(ledger: str, index: int, rows: int) -> str:
+def record_sql(ledger: str, index: int, rows: int, q: str = '"') -> str:
     """The statement that ends a load: the partition's row count, in the same transaction as its rows."""
-    return f"UPDATE {ledger} SET rows = {int(rows)} WHERE part = {int(index)}"
+    return f"UPDATE {ledger} SET {quote_ident('rows', q)} = {int(rows)} WHERE part = {int(index)}"
 
 
 def read(rows: Iterable[tuple]) -> tuple[int, dict[int, int]]:

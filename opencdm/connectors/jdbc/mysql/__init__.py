@@ -22,8 +22,10 @@ Type mapping and value formatting live in ``types``, reads in ``read``, stage wr
 the LOCAL INFILE guard in ``infile`` and driver errors in ``errors``; docs/types.md has the whole
 matrix.
 
-MySQL has no transactional DDL: ``DROP_AND_CREATE`` drops and re-creates the target before the
-move, so a move that fails after that leaves the new, empty table behind.
+MySQL has no transactional DDL, so tables are never dropped or renamed inside a transaction: a run
+that owns its target, or clears one that nothing depends on (``swap_reason``), writes its partitions
+straight into a table built aside (``load_aside``, claimed in an InnoDB ledger) that the commit
+renames into place with one atomic ``RENAME TABLE``; other runs use the tagged stage.
 """
 
 from __future__ import annotations
@@ -83,6 +85,8 @@ class MysqlDialect(MysqlReads, MysqlWrites, Dialect):
     equivalent_properties = {"useUnicode": ("true",), "characterEncoding": ("utf-8", "utf8", "utf8mb4")}
     q = "`"
     transactional_ddl = False  # DDL commits on its own: new targets are built aside, then RENAME TABLE
+    builds_aside = True  # partitions write straight into that table (see load_aside)
+    ledger_options = " ENGINE=InnoDB"
     _server: str | None = None  # VERSION(), once per instance
 
     def properties(self) -> Mapping[str, str]:

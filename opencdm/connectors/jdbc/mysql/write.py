@@ -7,11 +7,14 @@ from __future__ import annotations
 import itertools
 import logging
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import pyarrow as pa
 
+from opencdm.connectors.jdbc import staging
+from opencdm.connectors.jdbc.dialect import Column
 from opencdm.connectors.jdbc.mysql import infile as infile_mod
 from opencdm.connectors.jdbc.mysql import types
 from opencdm.connectors.jdbc.mysql.errors import pymysql_module
@@ -20,6 +23,21 @@ from opencdm.errors import CDM_CODES, LoadFailed
 
 log = logging.getLogger("opencdm.connectors.jdbc.mysql")
 TABLE_OPTIONS = "ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"
+_TEXT_PARSED = ("uuid", "inet4", "inet6", "json")
+_WHERE = "{s} = COALESCE(%s, DATABASE()) AND CAST({t} AS BINARY) = CAST(%s AS BINARY)"
+#: What keeps a cleared table from being rebuilt aside (``CREATE TABLE ... LIKE``) and renamed into place.
+_NO_SWAP = [
+    ("SELECT 1 FROM information_schema.TABLES WHERE " + _WHERE.format(s="TABLE_SCHEMA", t="TABLE_NAME")
+     + " AND ENGINE <> 'InnoDB'", "it is not an InnoDB table, so its loads could not roll back"),
+    ("SELECT 1 FROM information_schema.TRIGGERS WHERE "
+     + _WHERE.format(s="EVENT_OBJECT_SCHEMA", t="EVENT_OBJECT_TABLE"),
+     "it has triggers, which stay with a renamed table"),
+    ("SELECT 1 FROM information_schema.KEY_COLUMN_USAGE WHERE "
+     + _WHERE.format(s="REFERENCED_TABLE_SCHEMA", t="REFERENCED_TABLE_NAME"),
+     "a foreign key of another table points at it"),
+    ("SELECT 1 FROM information_schema.KEY_COLUMN_USAGE WHERE " + _WHERE.format(s="TABLE_SCHEMA", t="TABLE_NAME")
+     + " AND REFERENCED_TABLE_NAME IS NOT NULL", "it has foreign keys, which CREATE TABLE ... LIKE does not copy"),
+]
 
 
 class MysqlWrites:
@@ -32,43 +50,103 @@ class MysqlWrites:
         self.execute(conn, f"CREATE TABLE {table} ({', '.join(cols)}, {PART_COLUMN} int NOT NULL) {TABLE_OPTIONS}")
 
     def load_stage(self, schema: str | None, stage: str, index: int, batches: Iterable[pa.RecordBatch]) -> int:
-        native = self.link.using_native and self._flag("allowLoadLocalInfile", True)
         table = self.table(schema, stage)
+        part_field = pa.field(PART_COLUMN, pa.int32())
+
+        def tagged() -> Iterator[pa.RecordBatch]:
+            for batch in batches:
+                part = pa.nulls(batch.num_rows, pa.int32()).fill_null(index)
+                yield pa.RecordBatch.from_arrays([*batch.columns, part], schema=batch.schema.append(part_field))
+
+        with self._loading(stage) as (conn, native):
+            self.execute(conn, f"DELETE FROM {table} WHERE {PART_COLUMN} = {int(index)}")
+            return self._write(conn, native, table, tagged())
+
+    def swap_reason(self, conn: Any, schema: str | None, table: str, names: Any) -> str | None:
+        """None when a cleared ``table`` may be rebuilt aside and renamed into place: an InnoDB table with no
+        triggers and no foreign keys either way, that no view names (any view naming it, in any schema
+        the link's user can see, counts). Grants are by name in MySQL, so they hold for the new table."""
+        if [c.name for c in self.columns(conn, schema, table) or []] != list(names):
+            return "the job does not load every column in table order"
+        for sql, why in _NO_SWAP:
+            if self.query(conn, sql, [schema, table]):
+                return why
+        needle = quote_ident(table, self.q)
+        if self.query(conn, "SELECT 1 FROM information_schema.VIEWS WHERE LOCATE(%s, VIEW_DEFINITION) > 0", [needle]):
+            return "a view names it"
+        return None
+
+    def twin_sql(self, conn: Any, schema: str | None, table: str, stage: str) -> str:
+        return f"CREATE TABLE {self.table(schema, stage)} LIKE {self.table(schema, table)}"
+
+    def load_aside(self, schema: str | None, table: str, ledger: str, index: int,
+                   batches: Iterable[pa.RecordBatch]) -> int:
+        """One transaction: claim partition ``index`` in ``ledger`` (``staging.claim``), write ``batches``
+        straight into ``table`` (built aside, swapped in at commit), record the count; rows written.
+        A partition an earlier attempt committed is drained, not written again."""
+        with self._loading(table) as (conn, native):
+            done = staging.claim(lambda s: self.execute(conn, s), lambda s: self.query(conn, s), ledger, index, self.q)
+            if done is not None:
+                staging.drain(batches)
+                return done
+            cols = self.columns(conn, schema, table) or []
+            rows = self._write(conn, native, self.table(schema, table), iter(batches), cols)
+            self.execute(conn, staging.record_sql(ledger, index, rows, self.q))
+            return rows
+
+    @contextmanager
+    def _loading(self, label: str) -> Iterator[tuple[Any, bool]]:
+        """A write connection inside one transaction, and whether LOAD DATA LOCAL INFILE is wanted."""
+        native = self.link.using_native and self._flag("allowLoadLocalInfile", True)
+        with self.connect(LoadFailed, label, write=True, infile=native) as conn, self.transaction(conn):
+            yield conn, native
+
+    def _write(self, conn: Any, native: bool, table: str, batches: Iterator[pa.RecordBatch],
+               columns: Sequence[Column] = ()) -> int:
+        """Inside the caller's transaction: every non-empty batch into ``table``; rows written. Batch
+        columns go to ``columns`` in order when given (a table built aside), else by name."""
         rows = 0
 
-        def feed() -> Iterator[pa.RecordBatch]:
+        def counted() -> Iterator[pa.RecordBatch]:
             nonlocal rows
             for batch in batches:
                 if batch.num_rows:
                     rows += batch.num_rows
-                    part = pa.nulls(batch.num_rows, pa.int32()).fill_null(index)
-                    yield pa.RecordBatch.from_arrays([*batch.columns, part],
-                                                     schema=batch.schema.append(pa.field(PART_COLUMN, pa.int32())))
+                    yield batch
 
-        with self.connect(LoadFailed, stage, write=True, infile=native) as conn, self.transaction(conn):
-            self.execute(conn, f"DELETE FROM {table} WHERE {PART_COLUMN} = {int(index)}")
-            it = feed()
-            first = next(it, None)
-            if first is None:
-                return 0
-            names = ", ".join(quote_ident(n, self.q) for n in first.schema.names)
-            source = itertools.chain((first,), it)
-            if native and self._load_data(conn, table, names, source):
-                return rows
+        it = counted()
+        first = next(it, None)
+        if first is None:
+            return 0
+        source = itertools.chain((first,), it)
+        if not columns:
+            columns = [Column(n, "", True, None) for n in first.schema.names]
+        names = ", ".join(quote_ident(c.name, self.q) for c in columns[:first.num_columns])
+        if not (native and self._load_data(conn, table, columns[:first.num_columns], source)):
             self._insert(conn, table, names, source)
         return rows
 
     def _chunk_rows(self) -> int:
         return max(1, self.link.commit_size or 10000)
 
-    def _load_data(self, conn: Any, table: str, names: str, batches: Iterator[pa.RecordBatch]) -> bool:
-        """Stream every batch as one LOAD DATA LOCAL INFILE; False (nothing consumed) when LOCAL is refused."""
+    def _load_data(self, conn: Any, table: str, columns: Sequence[Column], batches: Iterator[pa.RecordBatch]) -> bool:
+        """Stream every batch as one LOAD DATA LOCAL INFILE; False (nothing consumed) when LOCAL is refused.
+        The stream is read as binary (so BLOBs arrive byte for byte); columns of types that would then
+        take the text as raw bytes (UUID, INET, MySQL's JSON) are read through a variable and converted."""
         pymysql = pymysql_module()
+        names, sets = [], []
+        for i, c in enumerate(columns):
+            if c.type.lower().startswith(_TEXT_PARSED):
+                names.append(f"@v{i}")
+                sets.append(f"{quote_ident(c.name, self.q)} = CONVERT(@v{i} USING utf8mb4)")
+            else:
+                names.append(quote_ident(c.name, self.q))
+        tail = f"({', '.join(names)})" + (f" SET {', '.join(sets)}" if sets else "")
         infile = infile_mod.Infile(f"opencdm-{uuid.uuid4().hex}.tsv", (types.tsv(b) for b in batches))
         conn.opencdm_infile = infile
         try:
             self.execute(conn, f"LOAD DATA LOCAL INFILE '{infile.name}' INTO TABLE {table} CHARACTER SET binary"
-                               f" FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n' ({names})")
+                               f" FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n' {tail}")
         except pymysql.MySQLError as exc:
             infile.reraise()
             if exc.args and exc.args[0] in (1148, 3948, 4166) and not infile.started:
