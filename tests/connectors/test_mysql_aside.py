@@ -104,11 +104,70 @@ def test_a_table_with_dependents_is_never_swapped(env, blocker):
     assert env.stages() == []
 
 
-def test_appending_is_staged(env):
+def xa_prepared(env) -> list:
+    return [r for r in env.sql("XA RECOVER") if b"opencdm:" in bytes(r[3])]
+
+
+def test_an_append_writes_once_into_the_table_in_xa_transactions_committed_together(env):
     table = _table()
     kept(env, table)
-    assert "not cleared" in run(env, table)
-    assert len(env.rows("my", table)) == len(data.rows()) + 2
+    before = env.rows("my", table)
+    extractor, loader = start(env, table)
+    assert loader.write_path.startswith("two-phase:"), loader.write_path
+    results = [loader.load(p, extractor.extract(p)) for p in extractor.partitions(3)]
+    assert len(xa_prepared(env)) == 3 and env.rows("my", table) == before  # on disk, invisible
+    loader.commit(results)
+    assert len(env.rows("my", table)) == len(data.rows()) + 2 and xa_prepared(env) == [] and env.stages() == []
+
+
+def test_an_abort_before_the_decision_rolls_every_partition_back(env):
+    table = _table()
+    kept(env, table)
+    before = env.rows("my", table)
+    extractor, loader = start(env, table)
+    parts = extractor.partitions(3)
+    loader.load(parts[0], extractor.extract(parts[0]))
+    with pytest.raises(LoadFailed, match="loads reported"):
+        loader.commit([LoadResult(parts[0].index, 1)])  # a count the prepared partition does not have
+    loader.abort()
+    assert env.rows("my", table) == before and xa_prepared(env) == [] and env.stages() == []
+
+
+def test_a_retried_partition_is_found_prepared_and_not_written_again(env):
+    table = _table()
+    kept(env, table)
+    extractor, loader = start(env, table)
+    parts = extractor.partitions(2)
+    results = [loader.load(p, extractor.extract(p)) for p in parts]
+    retry = JDBC.loader(env.link(), to_job(env, table), env.ctx, loader.run_id)  # a worker of the same run
+    assert retry.load(parts[0], extractor.extract(parts[0])) == results[0]
+    loader.commit(results + [results[0]])
+    assert len(env.rows("my", table)) == len(data.rows()) + 2 and xa_prepared(env) == []
+
+
+def test_an_abort_after_the_decision_commits_the_rest(env):
+    table = _table()
+    kept(env, table)
+    extractor, loader = start(env, table)
+    results = [loader.load(p, extractor.extract(p)) for p in extractor.partitions(2)]
+    ledger = f"`{env.db}`.`{loader.ledger}`"
+    env.sql(f"INSERT INTO {ledger} (part, `rows`) VALUES (-2, 1)")  # the commit decided, then died
+    loader.abort()
+    assert len(env.rows("my", table)) == sum(r.rows for r in results) + 2 and xa_prepared(env) == []
+    assert env.stages() == []
+
+
+@pytest.mark.parametrize("obstacle", ["myisam", "column order"])
+def test_an_append_that_cannot_be_prepared_is_staged(env, obstacle):
+    table = _table()
+    kept(env, table)
+    if obstacle == "myisam":
+        env.sql(f"ALTER TABLE {table} ENGINE=MyISAM")
+    else:
+        env.sql(f"ALTER TABLE {table} MODIFY s text AFTER b")
+    path = run(env, table)
+    assert path.startswith("staged:") and ("InnoDB" in path or "table order" in path), path
+    assert len(env.rows("my", table)) == len(data.rows()) + 2 and env.stages() == []
 
 
 @pytest.mark.parametrize("prep", ["DROP_AND_CREATE", "DO_NOTHING"])

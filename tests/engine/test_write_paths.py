@@ -2,7 +2,7 @@
 server is killed with SIGKILL leave the kept target exactly as it was, and after the restart no stage,
 ledger, table built aside, swapped-out table or prepared transaction remains.
 
-Targets: PostgreSQL (owned, swap, two-phase, staged) and MariaDB (owned, swap, staged), each fed by a
+Targets: PostgreSQL and MariaDB, each owned, swap, two-phase and staged, each fed by a
 slow PostgreSQL view (2 ms a row) so runs are well under way when they are failed, stopped or killed.
 """
 
@@ -34,6 +34,7 @@ PATHS = {
     "pg-staged": ("pg", "CREATE_WHEN_NOT_EXIST", True, "CREATE VIEW {t}_v AS SELECT id FROM {t}"),
     "my-owned": ("my", "DROP_AND_CREATE", False, None),
     "my-swap": ("my", "CREATE_WHEN_NOT_EXIST", True, None),
+    "my-two-phase": ("my", "CREATE_WHEN_NOT_EXIST", False, None),
     "my-staged": ("my", "CREATE_WHEN_NOT_EXIST", True, "CREATE VIEW {t}_v AS SELECT id FROM {t}"),
 }
 COUNTER = "org.apache.sqoop.submission.counter.SqoopCounters"

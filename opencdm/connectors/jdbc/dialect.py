@@ -256,6 +256,10 @@ class Dialect(ABC):
         (``load_prepared``, ``commit_prepared``, ``resolve_prepared``); else why not."""
         return "this database has no two-phase path"
 
+    def two_phase_tables(self, ledger: str) -> list[str]:
+        """Statements creating what a two-phase run keeps next to its ledger besides it; none by default."""
+        return []
+
     def resolve_prepared(self, ledger: str, run: str, label: str) -> str | None:
         """Abort of a two-phase run: roll its prepared partitions back (or forward, when the commit had
         decided; then a sentence saying so)."""

@@ -131,27 +131,36 @@ class JdbcLoader(Loader):
     def _prepare_aside(self, conn: Any, owned: bool, targets: list[str], names: list[str], schema: pa.Schema) -> None:
         """Databases whose DDL commits on its own (MySQL): when the run owns the target, or may rebuild
         a cleared one, partitions write straight into a table built aside (``<stage>_new``) and the
-        commit renames it into place; else the tagged stage."""
+        commit renames it into place; when it appends to a kept table, they write into it in prepared
+        transactions (``two_phase``); else the tagged stage."""
         d = self.dialect
         why = ("a resumable run keeps its staging after a failure" if self.resumable_run else
                None if owned else self._why_not_swap(conn, names))
-        if why is not None:
-            self.write_path = f"staged: rows staged, then moved into the kept table at commit (no swap: {why})"
+        if why is not None and (why_not := self._why_not_two_phase(conn, names, schema)) is not None:
+            self.write_path = (f"staged: rows staged, then moved into the kept table at commit (no swap: {why}; "
+                               f"no two-phase append: {why_not})")
             with d.transaction(conn):
                 d.create_stage(conn, self.schema_name, self.stage, schema)
             return
-        self._shape = staging.OWNED if owned else staging.SWAP
-        self.write_path = ("owned: partitions load straight into the new table built aside, renamed into place at "
-                           "commit; rows written once" if owned else
-                           "swap: the cleared table is rebuilt aside (CREATE TABLE ... LIKE) and renamed into place "
-                           "at commit; rows written once")
-        aside = d.table(self.schema_name, self._aside)
-        d.execute(conn, f"DROP TABLE IF EXISTS {aside}")
-        if owned:
-            d.execute(conn, create_table_sql(aside, self._final_columns(conn, targets, schema), d.q,
-                                             primary_key_targets(targets, schema), d.table_options(self.options)))
+        if why is not None:
+            self._shape = staging.TWO_PHASE
+            self.write_path = "two-phase: partitions append straight into the table in XA transactions, prepared " \
+                              "and committed together; rows written once"
+            for sql in d.two_phase_tables(d.table(self.schema_name, self.ledger)):
+                d.execute(conn, sql)
         else:
-            d.execute(conn, d.twin_sql(conn, self.schema_name, self.table_name, self._aside))
+            self._shape = staging.OWNED if owned else staging.SWAP
+            self.write_path = ("owned: partitions load straight into the new table built aside, renamed into place "
+                               "at commit; rows written once" if owned else
+                               "swap: the cleared table is rebuilt aside (CREATE TABLE ... LIKE) and renamed into "
+                               "place at commit; rows written once")
+            aside = d.table(self.schema_name, self._aside)
+            d.execute(conn, f"DROP TABLE IF EXISTS {aside}")
+            if owned:
+                d.execute(conn, create_table_sql(aside, self._final_columns(conn, targets, schema), d.q,
+                                                 primary_key_targets(targets, schema), d.table_options(self.options)))
+            else:
+                d.execute(conn, d.twin_sql(conn, self.schema_name, self.table_name, self._aside))
         with d.transaction(conn):
             for sql in staging.ledger_sql(lambda n: d.table(self.schema_name, n), self.stage, self._shape, d.q,
                                           d.ledger_options):
@@ -213,7 +222,7 @@ class JdbcLoader(Loader):
         self._fields = schema
 
     def load(self, part: Partition, batches: Iterable[pa.RecordBatch], dirty: DirtyRows | None = None) -> LoadResult:
-        if self.dialect.typed_stage and self._two_phase():
+        if self._two_phase():
             rows = self.dialect.load_prepared(self.schema_name, self.table_name,
                                               self.dialect.table(self.schema_name, self.ledger), self.run_id,
                                               part.index, batches, dirty)
@@ -242,13 +251,13 @@ class JdbcLoader(Loader):
 
     def commit(self, results: Sequence[LoadResult]) -> None:
         latest = {r.index: r.rows for r in results}  # a partition reported twice counts once
+        d = self.dialect
+        if self._two_phase():
+            return d.commit_prepared(d.table(self.schema_name, self.ledger), self.run_id, latest, self.label)
         if self._built_aside():
             return self._commit_built_aside(latest)
         if not self.dialect.typed_stage:
             return self._commit_tagged(latest)
-        d = self.dialect
-        if self._two_phase():
-            return d.commit_prepared(d.table(self.schema_name, self.ledger), self.run_id, latest, self.label)
         with d.connect(LoadFailed, self.label, write=True) as conn:
             stage_cols = d.columns(conn, self.schema_name, self.stage)
             if stage_cols is None or d.columns(conn, self.schema_name, self.ledger) is None:

@@ -25,7 +25,9 @@ matrix.
 MySQL has no transactional DDL, so tables are never dropped or renamed inside a transaction: a run
 that owns its target, or clears one that nothing depends on (``swap_reason``), writes its partitions
 straight into a table built aside (``load_aside``, claimed in an InnoDB ledger) that the commit
-renames into place with one atomic ``RENAME TABLE``; other runs use the tagged stage.
+renames into place with one atomic ``RENAME TABLE``; a run that appends to a kept InnoDB table writes
+into it in XA transactions prepared per partition and committed together (``xa``); other runs use the
+tagged stage.
 """
 
 from __future__ import annotations

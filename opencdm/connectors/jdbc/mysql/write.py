@@ -16,7 +16,7 @@ import pyarrow as pa
 from opencdm.connectors.jdbc import staging
 from opencdm.connectors.jdbc.dialect import Column
 from opencdm.connectors.jdbc.mysql import infile as infile_mod
-from opencdm.connectors.jdbc.mysql import types
+from opencdm.connectors.jdbc.mysql import types, xa
 from opencdm.connectors.jdbc.mysql.errors import pymysql_module
 from opencdm.connectors.jdbc.sqltext import PART_COLUMN, quote_ident
 from opencdm.errors import CDM_CODES, LoadFailed
@@ -75,6 +75,27 @@ class MysqlWrites:
         if self.query(conn, "SELECT 1 FROM information_schema.VIEWS WHERE LOCATE(%s, VIEW_DEFINITION) > 0", [needle]):
             return "a view names it"
         return None
+
+    # appends through XA transactions (``xa``) --------------------------------------------------------
+
+    two_phase = True
+
+    def two_phase_reason(self, conn: Any, schema: str | None, table: str, names: Sequence[str], fields: pa.Schema,
+                         partitions: int) -> str | None:
+        return xa.reason(self, conn, schema, table, names, fields, partitions)
+
+    def two_phase_tables(self, ledger: str) -> list[str]:
+        return xa.create_sql(ledger)
+
+    def load_prepared(self, schema: str | None, table: str, ledger: str, run: str, index: int,
+                      batches: Iterable[pa.RecordBatch], dirty: Any = None) -> int:
+        return xa.load(self, schema, table, ledger, run, index, batches)
+
+    def commit_prepared(self, ledger: str, run: str, latest: dict[int, int], label: str) -> None:
+        xa.commit(self, ledger, run, latest, label)
+
+    def resolve_prepared(self, ledger: str, run: str, label: str) -> str | None:
+        return xa.resolve(self, ledger, run, label)
 
     def twin_sql(self, conn: Any, schema: str | None, table: str, stage: str) -> str:
         return f"CREATE TABLE {self.table(schema, stage)} LIKE {self.table(schema, table)}"
