@@ -16,6 +16,10 @@ its primary key, emptied (untimed) before every case:
 * ``staged`` - as ``swap``, with a view on the table, which forces the staged path (rows staged, then
   ``INSERT ... SELECT``): what every kept-table run did before the paths above
 * ``owned`` - opencdm ``DROP_AND_CREATE``: the new table built aside and renamed in
+* ``pipe2i`` / ``swap2i`` / ``staged2i`` - the pipe, the swap and the staged path into the kept table with
+  two secondary indexes as well (``customer_id, created_at`` and ``code``): loading with them in place
+  (the pipe, the staged ``INSERT ... SELECT``) against the swap, which builds them after the rows are in;
+  ``pipeafter2i`` - the pipe into the table without them, then both built in one ``ALTER TABLE`` (timed)
 
 opencdm runs through a real ``opencdm serve`` (links, jobs, start and poll over the REST API,
 ``numExtractors`` = ``--extractors``). Every copy is verified by count and per-column CRC32 sums
@@ -48,7 +52,8 @@ KEPT_DDL = my2pg.MY_DDL.replace("CREATE TABLE orders", "CREATE TABLE dst.orders"
 CHECKSUM = ("SELECT COUNT(*), " + ", ".join(f"SUM(CRC32(COALESCE({c}, '<null>')))" for c in COLUMNS)
             + " FROM {table} WHERE id >= 0")
 OPENCDM = {"swap": ("DO_NOTHING", True), "twophase": ("DO_NOTHING", False), "staged": ("DO_NOTHING", True),
-           "owned": ("DROP_AND_CREATE", False)}
+           "owned": ("DROP_AND_CREATE", False), "swap2i": ("DO_NOTHING", True), "staged2i": ("DO_NOTHING", True)}
+INDEXES = "ADD KEY by_customer (customer_id, created_at), ADD KEY by_code (code)"
 
 
 def sql(s: my2pg.Servers, statement: str) -> str:
@@ -62,8 +67,10 @@ def reset(s: my2pg.Servers, case: str) -> None:
     sql(s, KEPT_DDL)
     if case == "twophase":
         sql(s, "INSERT INTO dst.orders (id, note) VALUES (-1, 'its own row')")
-    if case == "staged":
+    if case.startswith("staged"):
         sql(s, "CREATE VIEW dst.orders_v AS SELECT id FROM dst.orders")
+    if case.endswith("2i") and case != "pipeafter2i":
+        sql(s, f"ALTER TABLE dst.orders {INDEXES}")
 
 
 def run_pipe(s: my2pg.Servers) -> dict:
@@ -77,6 +84,14 @@ def run_pipe(s: my2pg.Servers) -> dict:
                                             f"-e {read} | {client} dst --local-infile=1 -e {shlex.quote(load)}"])
 
 
+def run_pipe_then_index(s: my2pg.Servers) -> dict:
+    m = run_pipe(s)
+    t = time.perf_counter()
+    sql(s, f"ALTER TABLE dst.orders {INDEXES}")
+    m["index_s"] = time.perf_counter() - t
+    return m
+
+
 def run_insert(s: my2pg.Servers) -> dict:
     client = " ".join(s.mariadb()[:-1])
     return my2pg.run_tree(s, ["bash", "-c", f"{client} dst -e 'INSERT INTO orders SELECT * FROM bench.orders'"])
@@ -86,7 +101,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--rows", type=int, default=1_000_000)
     ap.add_argument("--runs", type=int, default=2)
-    ap.add_argument("--cases", default="pipe,insert,swap,twophase,staged,owned")
+    ap.add_argument("--cases", default="pipe,insert,swap,twophase,staged,owned,pipe2i,pipeafter2i,swap2i,staged2i")
     ap.add_argument("--extractors", type=int, default=2)
     args = ap.parse_args()
     root = Path(tempfile.mkdtemp(prefix="opencdm-my2my-"))
@@ -115,7 +130,8 @@ def main() -> None:
                                    {"toJobConfig.schemaName": "dst", "toJobConfig.tableName": "orders",
                                     "toJobConfig.tablePreparation": prep,
                                     "toJobConfig.shouldClearTable": str(clear).lower()})
-        runners = {"pipe": lambda: run_pipe(s), "insert": lambda: run_insert(s)}
+        runners = {"pipe": lambda: run_pipe(s), "insert": lambda: run_insert(s), "pipe2i": lambda: run_pipe(s),
+                   "pipeafter2i": lambda: run_pipe_then_index(s)}
         results: dict[str, list[dict]] = {c: [] for c in cases}
         for r in range(args.runs):
             for case in (cases if r % 2 == 0 else cases[::-1]):
@@ -131,11 +147,12 @@ def main() -> None:
                 print(f"run {r + 1} {case:9s} {wall:6.2f} s  peak RSS {m.get('rss_mib') or 0:5.0f} MiB  {path}",
                       flush=True)
         best = {c: min(runs, key=lambda x: x["wall"]) for c, runs in results.items()}
-        ref = best.get("pipe")
-        print(f"\n{args.rows:,} rows into a kept table with its primary key, verified; best of {args.runs}\n")
-        print("| case | write path | wall s | rows/s | peak RSS MiB (tree) | throughput ÷ pipe |")
+        print(f"\n{args.rows:,} rows into a kept table with its primary key, verified; best of {args.runs}; "
+              "the 2i cases against pipe2i\n")
+        print("| case | write path | wall s | rows/s | peak RSS MiB (tree) | throughput ÷ the pipe's |")
         print("|---|---|---|---|---|---|")
         for c, b in best.items():
+            ref = best.get("pipe2i" if c.endswith("2i") else "pipe")
             ratio = f"{ref['wall'] / b['wall']:.2f}" if ref else "-"
             print(f"| {c} | {b['path'] or '-'} | {b['wall']:.2f} | {args.rows / b['wall']:,.0f} | "
                   f"{max(x['rss'] for x in results[c]):.0f} | {ratio} |")

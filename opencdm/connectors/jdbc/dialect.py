@@ -228,6 +228,12 @@ class Dialect(ABC):
         """The statement creating ``stage`` as ``table``'s empty twin (when ``swap_reason`` is None)."""
         raise NotImplementedError
 
+    def defer_twin_indexes(self, conn: Any, schema: str | None, twin: str) -> None:
+        """``builds_aside``: after creating the twin, drop indexes better built once the rows are in."""
+
+    def build_twin_indexes(self, conn: Any, schema: str | None, twin: str, table: str) -> None:
+        """``builds_aside``, at commit before the rename: build what ``defer_twin_indexes`` dropped."""
+
     def swap(self, conn: Any, schema: str | None, stage: str, table: str) -> None:
         """In the commit transaction, ``table`` locked: the twin ``stage`` takes its place, with its
         indexes, constraints, triggers, comments, grants and owner."""

@@ -161,6 +161,7 @@ class JdbcLoader(Loader):
                                                  primary_key_targets(targets, schema), d.table_options(self.options)))
             else:
                 d.execute(conn, d.twin_sql(conn, self.schema_name, self.table_name, self._aside))
+                d.defer_twin_indexes(conn, self.schema_name, self._aside)
         with d.transaction(conn):
             for sql in staging.ledger_sql(lambda n: d.table(self.schema_name, n), self.stage, self._shape, d.q,
                                           d.ledger_options):
@@ -311,6 +312,8 @@ class JdbcLoader(Loader):
                     self._insert(conn, aside_cols, True, self._aside)
                 d.execute(conn, f"DROP TABLE {d.table(self.schema_name, self._aside)}")
             else:
+                if shape == staging.SWAP and exists:
+                    d.build_twin_indexes(conn, self.schema_name, self._aside, self.table_name)
                 d.swap_in(conn, self.schema_name, self._aside, self.table_name, exists)
             d.execute(conn, f"DROP TABLE {d.table(self.schema_name, self.ledger)}")
 

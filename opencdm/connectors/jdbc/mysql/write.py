@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import re
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -99,6 +100,22 @@ class MysqlWrites:
 
     def twin_sql(self, conn: Any, schema: str | None, table: str, stage: str) -> str:
         return f"CREATE TABLE {self.table(schema, stage)} LIKE {self.table(schema, table)}"
+
+    def defer_twin_indexes(self, conn: Any, schema: str | None, twin: str) -> None:
+        """Drop the twin's plain secondary indexes (``KEY``, not unique): built after the rows are in
+        (``build_twin_indexes``), one sorted pass each instead of an insert per row."""
+        keys = [name for name, _ in _plain_keys(self.query(conn, f"SHOW CREATE TABLE {self.table(schema, twin)}"))]
+        if keys:
+            self.execute(conn, f"ALTER TABLE {self.table(schema, twin)} "
+                               + ", ".join(f"DROP INDEX {quote_ident(k, self.q)}" for k in keys))
+
+    def build_twin_indexes(self, conn: Any, schema: str | None, twin: str, table: str) -> None:
+        """At commit, before the rename: the target's plain secondary indexes the twin lacks, in one ALTER."""
+        have = {name for name, _ in _plain_keys(self.query(conn, f"SHOW CREATE TABLE {self.table(schema, twin)}"))}
+        wanted = [line for name, line in _plain_keys(self.query(conn, f"SHOW CREATE TABLE {self.table(schema, table)}"))
+                  if name not in have]
+        if wanted:
+            self.execute(conn, f"ALTER TABLE {self.table(schema, twin)} " + ", ".join(f"ADD {w}" for w in wanted))
 
     def load_aside(self, schema: str | None, table: str, ledger: str, index: int,
                    batches: Iterable[pa.RecordBatch]) -> int:
@@ -204,3 +221,13 @@ class MysqlWrites:
             return
         with conn.cursor() as cur:
             cur.execute(head + bytes(body[:-1]))  # drop the trailing comma
+
+
+def _plain_keys(show_create: list[tuple]) -> list[tuple[str, str]]:
+    """``(name, definition)`` of each plain ``KEY`` line in a ``SHOW CREATE TABLE`` result."""
+    out = []
+    for line in str(show_create[0][1]).splitlines():
+        m = re.match(r"\s*(KEY `((?:[^`]|``)+)` \(.*\).*?),?$", line)
+        if m:
+            out.append((m.group(2).replace("``", "`"), m.group(1)))
+    return out
