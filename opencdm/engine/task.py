@@ -51,7 +51,7 @@ def run_partition(task: PartitionTask, control: RunControl) -> PartitionResult:
     extractor = connectors.get(spec.from_.connector).extractor(spec.from_.link, spec.from_.job, spec.ctx)
     loader = connectors.get(spec.to.connector).loader(spec.to.link, spec.to.job, spec.ctx, spec.run_id)
     result = PartitionResult(index=part.index)
-    import os; buffer: queue.Queue = queue.Queue(maxsize=int(os.environ.get("XQ", QUEUE_BATCHES)))
+    buffer: queue.Queue = queue.Queue(maxsize=QUEUE_BATCHES)
     stop = threading.Event()
     last_report = [0.0]
     failure: list[CdmError | None] = [None]  # the real cause, even if a driver wraps what consume() raised

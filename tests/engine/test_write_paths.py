@@ -116,7 +116,8 @@ class Env:
             conn.close()
 
     def leftovers(self, kind: str) -> list:
-        """Stages, ledgers, tables built aside or swapped out, and prepared transactions of any run."""
+        """Stages, ledgers, tables built aside or swapped out in the target database (other tests' own
+        databases are theirs), and prepared transactions of any run."""
         if kind == "pg":
             with psycopg.connect(self.dst) as conn:
                 return (conn.execute("SELECT tablename FROM pg_tables WHERE tablename LIKE 'opencdm%'").fetchall()
@@ -124,7 +125,8 @@ class Env:
         conn = self.my.connect(self.my_db)
         try:
             with conn.cursor() as cur:
-                cur.execute("SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_NAME LIKE 'opencdm%'")
+                cur.execute("SELECT TABLE_NAME FROM information_schema.TABLES "
+                            "WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME LIKE 'opencdm%'")
                 found = list(cur.fetchall())
                 cur.execute("XA RECOVER")
                 return found + list(cur.fetchall())

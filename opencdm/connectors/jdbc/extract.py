@@ -275,44 +275,7 @@ class JdbcExtractor(Extractor):
     def extract(self, part: Partition, dirty: DirtyRows | None = None) -> Iterator[pa.RecordBatch]:
         with self.dialect.connect(ExtractFailed, self.label) as conn:
             sql, params, schema = self._select(conn, part)
-            paging = self._paging(conn, part, schema)
-            if paging is None:
-                yield from self.dialect.read(conn, sql, params, schema)
-                return
-            key, limit = paging
-            at, q = schema.get_field_index(key), quote_ident(key, self.dialect.q)
-            while True:
-                rows = 0
-                for batch in self.dialect.read(conn, f"{sql} ORDER BY {q} LIMIT {limit}", params, schema):
-                    rows += batch.num_rows
-                    last = batch.column(at)[batch.num_rows - 1].as_py()
-                    yield batch
-                if rows < limit:
-                    return
-                sql, params, _ = self._select(conn, _from_key(part, key, last + 1))
-
-    def _paging(self, conn: Any, part: Partition, schema: pa.Schema) -> tuple[str, int] | None:
-        """``(key, rows per query)`` when ``part`` is read page by page in the order of its table's
-        one-column integer primary key (``key > last ORDER BY key LIMIT rows``, an index range scan each):
-        for a dialect whose reader reads a result ahead without bound (``read_page_rows``, MySQL through
-        connectorx), so a partition's rows in memory stay at one page, not what the loader has not yet taken."""
-        limit = getattr(self.dialect, "read_page_rows", lambda: None)()
-        if not limit:
-            return None
-        inner, ref = part, None
-        if isinstance(inner, Window):
-            inner = inner.part
-        if isinstance(inner, TablePart):
-            ref, inner = (inner.schema, inner.table), inner.part
-        elif not self.wildcard:
-            ref = self._refs(conn)[0]
-        if ref is None or not (type(inner) is WholeSource or isinstance(inner, KeyRange) and not inner.nulls):
-            return None
-        pk = self.dialect.primary_key(conn, *ref)
-        if len(pk) != 1 or isinstance(inner, KeyRange) and inner.column != pk[0]:
-            return None
-        at = schema.get_field_index(pk[0])
-        return (pk[0], limit) if at >= 0 and pa.types.is_integer(schema.field(at).type) else None
+            yield from self.dialect.read(conn, sql, params, schema)
 
     def native_format(self) -> str | None:
         return self.dialect.native_format
@@ -324,15 +287,6 @@ class JdbcExtractor(Extractor):
         with raw.dialect.connect(ExtractFailed, self.label) as conn:
             sql, params, schema = raw._select(conn, part)
             yield from raw.dialect.read(conn, sql, params, schema)
-
-
-def _from_key(part: Partition, key: str, lo: int) -> Partition:
-    """``part`` restricted to ``key >= lo`` (its innermost range's lower bound moved up)."""
-    if isinstance(part, (Window, TablePart)):
-        return replace(part, part=_from_key(part.part, key, lo))
-    if isinstance(part, KeyRange):
-        return replace(part, lo=lo)
-    return KeyRange(part.index, key, lo=lo)  # the whole table: its primary key is never NULL
 
 
 #: A table of a source as ``(schema, name)``; None stands for the custom query (``useSql``).

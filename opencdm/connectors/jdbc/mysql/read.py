@@ -36,16 +36,7 @@ class MysqlReads:
     """The reading half of ``MysqlDialect``."""
 
     def _fetch_size(self) -> int:
-        import os
-        return min(max(int(os.environ.get("XMY_FS", 0)) or self.link.fetch_size or 65536, 1024), 1 << 20)
-
-    def read_page_rows(self) -> int | None:
-        """Rows per query when a table is read page by page in its primary key's order (``JdbcExtractor``):
-        connectorx reads a result ahead into an unbounded queue, so one query over a whole partition would
-        hold every row the loader has not taken yet (~100 MiB per million rows of a narrow table). None
-        through PyMySQL, whose server-side cursor streams."""
-        import os
-        return None if self.ssl() else int(os.environ.get("XMY_PAGE", 4 * self._fetch_size()))
+        return min(max(self.link.fetch_size or 65536, 1024), 1 << 20)
 
     def read(self, conn: Any, sql: str, params: Sequence[Any], schema: pa.Schema) -> Iterator[pa.RecordBatch]:
         if params:
