@@ -82,6 +82,9 @@ _S = "schedulerConfig."
 #: Job-level inputs (``driver-config-values``) the server interprets, whatever the connectors.
 JOB_INPUTS: tuple[InputDef, ...] = (
     integer(_T + "numExtractors", "Partitions of one run that execute at once, 1 to 64.", default=1),
+    integer(_T + "numLoaders", "CDM: loaders of HBase and Hive destinations, which opencdm does not have; "
+                               "checked (1 to 64) and without effect: every partition writes through one loader.",
+            default=1),
     integer(_T + "concurrentSubJobs", "Tables of an entire-database job (BATCH_JOB) moved at once, 1 to 32.",
             default=1),
     integer(_T + "recordRate", "Rows per second for the whole job (opencdm extension); unset or 0: unlimited.",

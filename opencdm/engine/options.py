@@ -12,6 +12,9 @@ from opencdm.errors import InvalidInput
 
 NUM_EXTRACTORS = "throttlingConfig.numExtractors"
 MAX_EXTRACTORS = 64
+#: CDM reads it for HBase and Hive destinations only (spec); opencdm has neither, and every partition
+#: writes through one loader, so it is checked (the seed's example sends 1) and changes nothing.
+NUM_LOADERS = "throttlingConfig.numLoaders"
 CONCURRENT_SUB_JOBS = "throttlingConfig.concurrentSubJobs"
 MAX_SUB_JOBS = 32
 RETRY_TYPE, RETRIES = "retryJobConfig.retryJobType", {"NONE": 0, "RETRY_TRIPLE": 3}
@@ -36,9 +39,10 @@ class DriverOptions:
 
     @classmethod
     def parse(cls, driver: Mapping[str, Any]) -> DriverOptions:
-        """InvalidInput naming the input for anything out of range (numExtractors: 1 to 64,
-        concurrentSubJobs: 1 to 32)."""
+        """InvalidInput naming the input for anything out of range (numExtractors and numLoaders: 1 to
+        64, concurrentSubJobs: 1 to 32)."""
         rows_per_s, bytes_per_s = job_limits(driver)
+        _count(driver, NUM_LOADERS, MAX_EXTRACTORS)
         return cls(_count(driver, NUM_EXTRACTORS, MAX_EXTRACTORS), rows_per_s, bytes_per_s,
                    _count(driver, CONCURRENT_SUB_JOBS, MAX_SUB_JOBS), RETRIES[_choice(driver, RETRY_TYPE, RETRIES)],
                    _choice(driver, DISPOSABLE_TYPE, DISPOSABLE), _flag(driver, RESUMABLE))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from opencdm.engine.options import DriverOptions
 from opencdm.engine.throttle import TokenBucket, job_limits
 from opencdm.errors import InvalidInput
 
@@ -46,3 +47,12 @@ def test_job_limits_parse_driver_inputs():
         job_limits({"throttlingConfig.recordRate": "fast"})
     with pytest.raises(InvalidInput):
         job_limits({"throttlingConfig.byteRate": "-1"})
+
+
+@pytest.mark.parametrize("value", ["0", "65", "two", True])
+def test_num_loaders_is_checked_like_num_extractors(value):
+    """CDM's numLoaders (HBase/Hive only) is taken as the seed sends it, and a bad value is refused, not kept."""
+    assert DriverOptions.parse({"throttlingConfig.numLoaders": "1"}) == DriverOptions.parse({})
+    with pytest.raises(InvalidInput, match="numLoaders") as err:
+        DriverOptions.parse({"throttlingConfig.numLoaders": value})
+    assert err.value.code == "Cdm.0009"
