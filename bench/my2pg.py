@@ -293,6 +293,7 @@ def main() -> None:
     ap.add_argument("--cases", default="pipe,pgloader,opencdm",
                     help="pipe, pgloader, opencdm, opencdm-create, sdk-pN, sdk-pN-create; comma-separated")
     ap.add_argument("--extractors", type=int, default=2, help="throttlingConfig.numExtractors of the opencdm job")
+    ap.add_argument("--keep", action="store_true", help="keep the temporary directory (server data, opencdm.log)")
     args = ap.parse_args()
     root = Path(tempfile.mkdtemp(prefix="opencdm-my2pg-"))
     os.chmod(root, 0o755)
@@ -338,7 +339,10 @@ def main() -> None:
     finally:
         rest.stop()
         servers.stop()
-        shutil.rmtree(root, ignore_errors=True)
+        if args.keep:
+            print(f"kept {root}", file=sys.stderr)
+        else:
+            shutil.rmtree(root, ignore_errors=True)
 
 
 def report(results: dict[str, list[dict]], rows: int) -> None:
