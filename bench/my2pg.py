@@ -17,7 +17,9 @@ bench-peers' ``target_ddl.sql``, and CHECKPOINTed before each timed run):
   casts and builds the primary key (``tablePreparation=DROP_AND_CREATE`` does the same for opencdm).
 * ``opencdm`` - a real ``opencdm serve`` (``run.OpencdmServer``): MYSQL and POSTGRESQL links and a
   ``DO_NOTHING`` job into the existing target with ``throttlingConfig.numExtractors`` (``--extractors``),
-  started and polled through the REST API; ``opencdm-create`` is the same job with ``DROP_AND_CREATE``.
+  started and polled through the REST API; ``opencdm-create`` is the same job with ``DROP_AND_CREATE``;
+  ``opencdm-rowsN`` the ``DO_NOTHING`` job with the MySQL link's ``fetchSize`` set to N rows (65536 was
+  the default before read batches were sized at ~2 MiB), to compare batch sizes in one run.
 * ``sdk-pN`` - the connector SDK in this process, as the engine drives it: ``partitions(N)``,
   then per partition an extractor thread feeding ``Loader.load`` through a bounded queue, N
   partitions at once, then ``commit`` (``tablePreparation=DO_NOTHING``: the existing target).
@@ -189,14 +191,18 @@ class RestCase:
         self.s, self.servers = s, {}
         self.extractors = extractors
 
-    def run(self, preparation: str) -> dict:
-        server = self.servers.get(preparation)
+    def run(self, preparation: str, fetch_size: int | None = None) -> dict:
+        key = f"{preparation.lower()}{f'-rows{fetch_size}' if fetch_size else ''}"
+        server = self.servers.get(key)
         if server is None:
-            root = self.s.root / f"opencdm-{preparation.lower()}"
+            root = self.s.root / f"opencdm-{key}"
             root.mkdir()
-            links = {"src": self.s.my.link_inputs("bench"), "dst": self.s.pg.link_inputs("dst")}
-            server = self.servers[preparation] = pgbench.OpencdmServer(root, _PgPid(self.s), self.extractors, links,
-                                                                     preparation)
+            src = self.s.my.link_inputs("bench")
+            if fetch_size:
+                src["linkConfig.fetchSize"] = str(fetch_size)
+            links = {"src": src, "dst": self.s.pg.link_inputs("dst")}
+            server = self.servers[key] = pgbench.OpencdmServer(root, _PgPid(self.s), self.extractors, links,
+                                                               preparation)
             server.start()
         m = server.run_job(timeout=3600)
         m["cpu_extra"] = 0.0
@@ -291,7 +297,8 @@ def main() -> None:
     ap.add_argument("--rows", type=int, default=1_000_000)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--cases", default="pipe,pgloader,opencdm",
-                    help="pipe, pgloader, opencdm, opencdm-create, sdk-pN, sdk-pN-create; comma-separated")
+                    help="pipe, pgloader, opencdm, opencdm-create, opencdm-rowsN, sdk-pN, sdk-pN-create; "
+                         "comma-separated")
     ap.add_argument("--extractors", type=int, default=2, help="throttlingConfig.numExtractors of the opencdm job")
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory (server data, opencdm.log)")
     args = ap.parse_args()
@@ -318,6 +325,8 @@ def main() -> None:
             elif name in ("opencdm", "opencdm-create"):
                 prep = "DROP_AND_CREATE" if name.endswith("-create") else "DO_NOTHING"
                 cases.append((name, lambda prep=prep: rest.run(prep)))
+            elif name.startswith("opencdm-rows"):
+                cases.append((name, lambda n=int(name[12:]): rest.run("DO_NOTHING", n)))
             elif name.startswith("sdk-p"):
                 n, _, create = name[5:].partition("-")
                 prep = "DROP_AND_CREATE" if create else "DO_NOTHING"

@@ -3,6 +3,8 @@ source's declared type and dialect, primary-key position) and conversions to pla
 
 from __future__ import annotations
 
+import re
+
 import pyarrow as pa
 
 from opencdm.errors import InvalidInput
@@ -56,6 +58,20 @@ def conform(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
     """``batch`` with exactly ``schema`` (names, types and field metadata)."""
     cols = [plain_array(batch.column(i), f.type) for i, f in enumerate(schema)]
     return pa.RecordBatch.from_arrays(cols, schema=schema)
+
+
+def row_bytes(schema: pa.Schema, unknown: int = 256) -> int:
+    """A guess at a row's Arrow size from ``schema`` alone, to size read batches when the source gives
+    no statistics: fixed-width types exactly, strings and binaries by their declared length
+    (``varchar(16)``: 16) or ``unknown`` bytes, each column's validity bit rounded up to a byte."""
+    total = 0
+    for f in schema:
+        try:
+            total += max(f.type.bit_width // 8, 1) + 1
+        except ValueError:  # variable width
+            length = re.search(r"\((\d+)\)", field_type(f) or "")
+            total += (int(length.group(1)) if length else unknown) + 5  # an offset and a validity bit
+    return max(total, 1)
 
 
 def field_type(f: pa.Field) -> str | None:

@@ -14,9 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
+import pyarrow as pa
 import pytest
 
 from opencdm.connectors import get
+from opencdm.connectors.arrow import TYPE_KEY
 from opencdm.connectors.base import ConnectorContext, KeyRange, LoadResult, WholeSource
 from opencdm.connectors.jdbc.mysql import MysqlDialect
 from opencdm.connectors.jdbc.mysql.infile import Infile
@@ -254,6 +256,35 @@ def test_tls_link_reads_over_the_driver(env):
     assert data.checksums(env.rows("pg", table)) == EXPECTED
     batches = list(JDBC.extractor(link, from_job(env), env.ctx).extract(WholeSource(0)))
     assert max(b.num_rows for b in batches) == 1500
+
+
+def test_read_batches_hold_about_eight_mib_whatever_the_row_width(env):
+    """With no fetchSize a read batch holds ~8 MiB of the table's rows (by its AVG_ROW_LENGTH), not
+    65,536 rows: ~20 KB rows come a few hundred to a batch, and the narrow src rows all in one."""
+    table = _table()
+    env.sql(f"CREATE TABLE {table} (id int PRIMARY KEY, body mediumtext)",
+            f"INSERT INTO {table} SELECT seq, REPEAT(MD5(seq), 625) FROM seq_1_to_1000", f"ANALYZE TABLE {table}")
+    avg = env.sql(f"SELECT AVG_ROW_LENGTH FROM information_schema.TABLES WHERE TABLE_NAME = '{table}'")[0][0]
+    assert avg > 20000
+    wide = list(JDBC.extractor(env.link(), from_job(env, **{"fromJobConfig.tableName": table}), env.ctx)
+                .extract(WholeSource(0)))
+    assert sum(b.num_rows for b in wide) == 1000 and max(b.num_rows for b in wide) == (8 << 20) // avg
+    assert max(b.nbytes for b in wide) < 16 << 20
+    narrow = list(JDBC.extractor(env.link(), from_job(env), env.ctx).extract(WholeSource(0)))
+    assert [b.num_rows for b in narrow] == [len(DATA)]
+    given = env.link(**{"linkConfig.fetchSize": "2000"})  # the link's own fetchSize still wins
+    assert [b.num_rows for b in JDBC.extractor(given, from_job(env, **{"fromJobConfig.tableName": table}),
+                                               env.ctx).extract(WholeSource(0))] == [1000]
+
+
+def test_read_batch_size_without_statistics_is_guessed_from_the_column_types(env):
+    dialect = MysqlDialect(env.link(), env.ctx)
+    narrow = pa.schema([pa.field("id", pa.int64()), pa.field("code", pa.string(), metadata={TYPE_KEY: b"varchar(16)"})])
+    assert dialect._fetch_size(narrow, None) == 65536  # 30 bytes a row: the cap
+    wide = pa.schema([pa.field("id", pa.int64()), pa.field("body", pa.string(), metadata={TYPE_KEY: b"mediumtext"})])
+    assert dialect._fetch_size(wide, None) == (8 << 20) // (9 + 261)
+    assert dialect._fetch_size(wide, 1000) == (8 << 20) // 1000  # the table's statistics win
+    assert dialect._fetch_size(wide, 1 << 30) == 64
 
 
 def test_local_infile_refused_by_the_server_falls_back_to_insert(env):

@@ -142,9 +142,17 @@ class Dialect(ABC):
         equal pieces of storage; None when the dialect or this table (a view) has none."""
         return None
 
+    def row_bytes(self, conn: Any, schema: str | None, table: str) -> int | None:
+        """The table's average stored row size in bytes from the catalog's statistics (None: unknown),
+        for ``read`` to size its batches by bytes rather than rows."""
+        return None
+
     @abstractmethod
-    def read(self, conn: Any, sql: str, params: Sequence[Any], schema: pa.Schema) -> Iterator[pa.RecordBatch]:
-        """Stream the query's rows as batches of exactly ``schema``."""
+    def read(self, conn: Any, sql: str, params: Sequence[Any], schema: pa.Schema,
+             row_bytes: int | None = None) -> Iterator[pa.RecordBatch]:
+        """Stream the query's rows as batches of exactly ``schema``; ``row_bytes``: the average row
+        size of the table read, where known (``row_bytes``; dialects that bound batches by bytes
+        on their own, or by ``fetchSize`` rows, ignore it)."""
 
     def create_stage(self, conn: Any, schema: str | None, stage: str, fields: pa.Schema) -> None:
         """(Re)create an empty stage table mirroring ``fields`` plus ``PART_COLUMN``: dialects without

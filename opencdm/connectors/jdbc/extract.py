@@ -253,8 +253,8 @@ class JdbcExtractor(Extractor):
 
     # -- extract (worker side) -------------------------------------------------------------------
 
-    def _select(self, conn: Any, part: Partition) -> tuple[str, list, pa.Schema]:
-        """The SELECT reading ``part``, its parameters, and the schema of its rows."""
+    def _select(self, conn: Any, part: Partition) -> tuple[str, list, pa.Schema, Ref]:
+        """The SELECT reading ``part``, its parameters, the schema of its rows and the table read."""
         ref: Ref
         where = self.where
         if isinstance(part, Window):
@@ -270,12 +270,13 @@ class JdbcExtractor(Extractor):
         where = "1 = 0" if isinstance(part, NoRows) else where
         sql, params = select_sql(self._from(ref), [d.select_expr(c) for c in cols], where, part, d.q, d.param,
                                  d.inline)
-        return sql, params, self._schema(cols)
+        return sql, params, self._schema(cols), ref
 
     def extract(self, part: Partition, dirty: DirtyRows | None = None) -> Iterator[pa.RecordBatch]:
         with self.dialect.connect(ExtractFailed, self.label) as conn:
-            sql, params, schema = self._select(conn, part)
-            yield from self.dialect.read(conn, sql, params, schema)
+            sql, params, schema, ref = self._select(conn, part)
+            width = self.dialect.row_bytes(conn, *ref) if ref is not None else None
+            yield from self.dialect.read(conn, sql, params, schema, width)
 
     def native_format(self) -> str | None:
         return self.dialect.native_format
@@ -285,7 +286,7 @@ class JdbcExtractor(Extractor):
         raw = copy.copy(self)
         raw.dialect = self.dialect.raw_reader()
         with raw.dialect.connect(ExtractFailed, self.label) as conn:
-            sql, params, schema = raw._select(conn, part)
+            sql, params, schema, _ = raw._select(conn, part)
             yield from raw.dialect.read(conn, sql, params, schema)
 
 

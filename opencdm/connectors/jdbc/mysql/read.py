@@ -10,11 +10,21 @@ from urllib.parse import quote
 
 import pyarrow as pa
 
-from opencdm.connectors import egress
+from opencdm.connectors import arrow, egress
 from opencdm.connectors.jdbc.mysql import types
 from opencdm.connectors.jdbc.mysql.errors import connectorx_module, pymysql_module, reader_error
 from opencdm.connectors.jdbc.sqltext import sql_input
 from opencdm.errors import ExtractFailed
+
+
+#: Arrow bytes per read batch when the link sets no ``fetchSize``: about what 65,536 rows of a
+#: narrow table take (the bench's ``orders``: AVG_ROW_LENGTH 112). 2 MiB batches took ~40 MiB off each
+#: MariaDB -> PostgreSQL worker at 5M rows but cost ~10% more CPU (bench/README.md), so a wide table
+#: comes in fewer rows per batch and a narrow one as before.
+BATCH_BYTES = 8 << 20
+MIN_ROWS, MAX_ROWS = 64, 65536  # 64 rows of 32 KiB make one batch; fewer would only add round trips
+_ROW_BYTES = """SELECT AVG_ROW_LENGTH FROM information_schema.TABLES
+WHERE TABLE_SCHEMA = COALESCE(%s, DATABASE()) AND CAST(TABLE_NAME AS BINARY) = CAST(%s AS BINARY)"""
 
 
 def _literal(conn: Any, value: Any) -> str:
@@ -35,14 +45,24 @@ def _is_panic(exc: BaseException) -> bool:
 class MysqlReads:
     """The reading half of ``MysqlDialect``."""
 
-    def _fetch_size(self) -> int:
-        return min(max(self.link.fetch_size or 65536, 1024), 1 << 20)
+    def row_bytes(self, conn: Any, schema: str | None, table: str) -> int | None:
+        rows = self.query(conn, _ROW_BYTES, [schema, table])
+        return int(rows[0][0]) if rows and rows[0][0] else None
 
-    def read(self, conn: Any, sql: str, params: Sequence[Any], schema: pa.Schema) -> Iterator[pa.RecordBatch]:
+    def _fetch_size(self, schema: pa.Schema, row_bytes: int | None) -> int:
+        """Rows per read batch: ``linkConfig.fetchSize`` when the link sets it, else about
+        ``BATCH_BYTES`` of rows of the table's average size (``AVG_ROW_LENGTH``; for a query, a guess
+        from its column types), so a batch of wide rows stays as small as one of narrow rows."""
+        if self.link.fetch_size:
+            return min(max(self.link.fetch_size, 1024), 1 << 20)
+        return min(max(BATCH_BYTES // (row_bytes or arrow.row_bytes(schema)), MIN_ROWS), MAX_ROWS)
+
+    def read(self, conn: Any, sql: str, params: Sequence[Any], schema: pa.Schema,
+             row_bytes: int | None = None) -> Iterator[pa.RecordBatch]:
         if params:
             sql = re.sub(r"\x00(\d+)\x00", lambda m: _literal(conn, params[int(m.group(1)) - 1]), sql)
         reader = self._read_driver if self.ssl() else self._read_connectorx
-        for batch in reader(conn, sql, schema):
+        for batch in reader(conn, sql, schema, self._fetch_size(schema, row_bytes)):
             if batch.num_rows:
                 yield pa.RecordBatch.from_arrays([types.convert(c, f) for c, f in zip(batch.columns, schema)],
                                                  schema=schema)
@@ -60,7 +80,7 @@ class MysqlReads:
         port = self.link.port
         return f"mysql://{user}:{password}@{host}:{port}/{db}?prefer_socket=false"
 
-    def _read_connectorx(self, conn: Any, sql: str, schema: pa.Schema) -> Iterator[pa.RecordBatch]:
+    def _read_connectorx(self, conn: Any, sql: str, schema: pa.Schema, size: int) -> Iterator[pa.RecordBatch]:
         """connectorx's MySQL client asks for CLIENT_MULTI_STATEMENTS, and runs a query it fails to
         prepare (as a second statement makes it) again as plain text: so ``sql`` must be one statement."""
         sql = sql_input(sql, "The query read", self.name, statement=True)
@@ -69,7 +89,7 @@ class MysqlReads:
             sql = f"SET STATEMENT net_write_timeout=86400, max_statement_time=0 FOR {sql}"
         secret = self.link.password
         try:
-            reader = cx.read_sql(self._cx_url(), sql, return_type="arrow_stream", batch_size=self._fetch_size())
+            reader = cx.read_sql(self._cx_url(), sql, return_type="arrow_stream", batch_size=size)
             yield from reader
         except (RuntimeError, pa.ArrowException) as exc:
             raise reader_error(exc, ExtractFailed, None, secret) from exc
@@ -78,9 +98,8 @@ class MysqlReads:
                 raise reader_error(exc, ExtractFailed, None, secret) from None
             raise
 
-    def _read_driver(self, conn: Any, sql: str, schema: pa.Schema) -> Iterator[pa.RecordBatch]:
+    def _read_driver(self, conn: Any, sql: str, schema: pa.Schema, size: int) -> Iterator[pa.RecordBatch]:
         pymysql = pymysql_module()
-        size = self._fetch_size()
         with conn.cursor(pymysql.cursors.SSCursor) as cur:
             cur.execute(sql)
             while rows := cur.fetchmany(size):

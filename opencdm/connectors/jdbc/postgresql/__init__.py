@@ -254,7 +254,8 @@ class PostgresDialect(PostgresLoads, Dialect):
         with conn.cursor() as cur:
             cur.execute(sql)
 
-    def read(self, conn: Any, sql: str, params: Sequence[Any], schema: pa.Schema) -> Iterator[pa.RecordBatch]:
+    def read(self, conn: Any, sql: str, params: Sequence[Any], schema: pa.Schema,
+             row_bytes: int | None = None) -> Iterator[pa.RecordBatch]:
         """ADBC prepares ``sql`` to learn its columns, then runs ``COPY (sql) TO STDOUT`` with
         ``PQexecParams``: both over the extended protocol, so a second statement fails both."""
         with self.connect_adbc(ExtractFailed) as aconn, aconn.cursor() as cur:

@@ -23,7 +23,8 @@ class CopyReader(PostgresDialect):
     def select_expr(self, col: Any) -> str:
         return Dialect.select_expr(self, col)  # the binary form as it is: the target decodes it
 
-    def read(self, conn: Any, sql: str, params: Sequence[Any], schema: pa.Schema) -> Iterator[Chunk]:
+    def read(self, conn: Any, sql: str, params: Sequence[Any], schema: pa.Schema,
+             row_bytes: int | None = None) -> Iterator[Chunk]:
         if params:  # what inline() left as parameters: quoted client side, COPY takes none
             from psycopg import sql as pgsql
 

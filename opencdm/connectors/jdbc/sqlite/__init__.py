@@ -176,7 +176,8 @@ class SqliteDialect(Dialect):
         """One statement, never two (see ``query``)."""
         conn.execute(sql)
 
-    def read(self, conn: Any, sql: str, params: Sequence[Any], schema: pa.Schema) -> Iterator[pa.RecordBatch]:
+    def read(self, conn: Any, sql: str, params: Sequence[Any], schema: pa.Schema,
+             row_bytes: int | None = None) -> Iterator[pa.RecordBatch]:
         """One statement, never two (see ``query``)."""
         size = min(max(self.link.fetch_size or 65536, 1024), 1 << 20)
         cur = conn.execute(sql, tuple(params))
