@@ -287,6 +287,24 @@ def test_read_batch_size_without_statistics_is_guessed_from_the_column_types(env
     assert dialect._fetch_size(wide, 1 << 30) == 64
 
 
+def test_progress_estimate_uses_the_engine_row_count_not_a_scan(env, monkeypatch):
+    """A run's row estimate (progress only) comes from information_schema.TABLES.TABLE_ROWS: no
+    COUNT(*) reads the whole table before the partitions start; a filtered read still counts."""
+    table = _table()
+    env.sql(f"CREATE TABLE {table} (id int PRIMARY KEY)", f"INSERT INTO {table} SELECT seq FROM seq_1_to_12345",
+            f"ANALYZE TABLE {table}")
+    seen: list[str] = []
+    real = MysqlDialect.query
+    monkeypatch.setattr(MysqlDialect, "query", lambda self, conn, sql, params=(): seen.append(sql) or real(
+        self, conn, sql, params))
+    engine_rows = env.sql(f"SELECT TABLE_ROWS FROM information_schema.TABLES WHERE TABLE_NAME = '{table}'")[0][0]
+    whole = from_job(env, **{"fromJobConfig.tableName": table})
+    assert JDBC.extractor(env.link(), whole, env.ctx).estimate_rows() == engine_rows > 0
+    assert not any("COUNT(*)" in sql for sql in seen)
+    where = from_job(env, **{"fromJobConfig.tableName": table, "fromJobConfig.whereClause": "id > 45"})
+    assert JDBC.extractor(env.link(), where, env.ctx).estimate_rows() == 12300
+
+
 def test_local_infile_refused_by_the_server_falls_back_to_insert(env):
     env.sql("SET GLOBAL local_infile = 0")
     try:
