@@ -19,7 +19,7 @@ bench-peers' ``target_ddl.sql``, and CHECKPOINTed before each timed run):
   ``DO_NOTHING`` job into the existing target with ``throttlingConfig.numExtractors`` (``--extractors``),
   started and polled through the REST API; ``opencdm-create`` is the same job with ``DROP_AND_CREATE``;
   ``opencdm-rowsN`` the ``DO_NOTHING`` job with the MySQL link's ``fetchSize`` set to N rows (65536 was
-  the default before read batches were sized at ~2 MiB), to compare batch sizes in one run.
+  the default before read batches were sized by bytes), to compare batch sizes in one run.
 * ``sdk-pN`` - the connector SDK in this process, as the engine drives it: ``partitions(N)``,
   then per partition an extractor thread feeding ``Loader.load`` through a bounded queue, N
   partitions at once, then ``commit`` (``tablePreparation=DO_NOTHING``: the existing target).

@@ -1,13 +1,14 @@
 """MySQL / MariaDB dialect of ``generic-jdbc-connector`` (``linkConfig.databaseType`` = ``MYSQL``).
 
-* **Reads** stream through connectorx (``arrow_stream``): the MySQL binary protocol is decoded
-  into Arrow in Rust, ``linkConfig.fetchSize`` rows per batch, so memory stays bounded and no
-  Python runs per value. Each column is selected through an expression that hands connectorx
-  only values it decodes exactly: wide decimals as text (parsed into ``decimal128`` by Arrow),
-  dates and times as integer day/microsecond counts (so zero dates such as ``0000-00-00``
-  come out as NULL instead of crashing the decoder), ``TIMESTAMP`` as UTC epoch microseconds.
-  connectorx has no TLS, so a link with ``useSSL`` reads over PyMySQL (server-side cursor),
-  through the same expressions, about five times slower.
+* **Reads** stream through connectorx (``arrow_stream``): the MySQL binary protocol is decoded into
+  Arrow in Rust, ``linkConfig.fetchSize`` rows per batch (without it, ~8 MiB of rows by the table's
+  ``AVG_ROW_LENGTH``, at most 65,536), so memory stays bounded and no Python runs per value. Each
+  column is selected through an expression that hands connectorx only values it decodes exactly:
+  wide decimals as text (parsed into ``decimal128`` by Arrow), dates and times as integer
+  day/microsecond counts (so zero dates such as ``0000-00-00`` come out as NULL instead of crashing
+  the decoder), ``TIMESTAMP`` as UTC epoch microseconds. connectorx has no TLS, so a link with
+  ``useSSL`` reads over PyMySQL (server-side cursor), through the same expressions, about five times
+  slower.
 * **Metadata, DDL and writes** use PyMySQL (pure Python; every byte of bulk data is formatted
   by pyarrow in C). A stage partition is written in one transaction as one
   ``LOAD DATA LOCAL INFILE`` stream of tab-separated text (``usingNative``, the default), or as

@@ -22,7 +22,7 @@ from opencdm.errors import ExtractFailed
 #: MariaDB -> PostgreSQL worker at 5M rows but cost ~10% more CPU (bench/README.md), so a wide table
 #: comes in fewer rows per batch and a narrow one as before.
 BATCH_BYTES = 8 << 20
-MIN_ROWS, MAX_ROWS = 64, 65536  # 64 rows of 32 KiB make one batch; fewer would only add round trips
+MIN_ROWS, MAX_ROWS = 64, 65536  # 64 rows of 128 KiB fill a batch; fewer would only add round trips
 _ROW_BYTES = """SELECT AVG_ROW_LENGTH FROM information_schema.TABLES
 WHERE TABLE_SCHEMA = COALESCE(%s, DATABASE()) AND CAST(TABLE_NAME AS BINARY) = CAST(%s AS BINARY)"""
 
