@@ -56,12 +56,10 @@ _COLUMNS = """SELECT COLUMN_NAME, DATA_TYPE, COLUMN_TYPE, IS_NULLABLE, NUMERIC_P
 FROM information_schema.COLUMNS
 WHERE TABLE_SCHEMA = COALESCE(%s, DATABASE()) AND CAST(TABLE_NAME AS BINARY) = CAST(%s AS BINARY)
 ORDER BY ORDINAL_POSITION"""
-_TABLE_ROWS = """SELECT TABLE_ROWS FROM information_schema.TABLES
-WHERE TABLE_SCHEMA = COALESCE(%s, DATABASE()) AND CAST(TABLE_NAME AS BINARY) = CAST(%s AS BINARY)"""
 _PRIMARY_KEY = """SELECT COLUMN_NAME FROM information_schema.STATISTICS
 WHERE TABLE_SCHEMA = COALESCE(%s, DATABASE()) AND CAST(TABLE_NAME AS BINARY) = CAST(%s AS BINARY)
   AND INDEX_NAME = 'PRIMARY' ORDER BY SEQ_IN_INDEX"""
-_TABLE_ROWS = """SELECT TABLE_ROWS FROM information_schema.TABLES
+_TABLE_STATS = """SELECT TABLE_ROWS, AVG_ROW_LENGTH FROM information_schema.TABLES
 WHERE TABLE_SCHEMA = COALESCE(%s, DATABASE()) AND CAST(TABLE_NAME AS BINARY) = CAST(%s AS BINARY)"""
 _JSON_CHECKS = """SELECT CHECK_CLAUSE FROM information_schema.CHECK_CONSTRAINTS
 WHERE CONSTRAINT_SCHEMA = COALESCE(%s, DATABASE()) AND CAST(TABLE_NAME AS BINARY) = CAST(%s AS BINARY)"""
@@ -195,11 +193,19 @@ class MysqlDialect(MysqlReads, MysqlWrites, Dialect):
     def primary_key(self, conn: Any, schema: str | None, table: str) -> list[str]:
         return [r[0] for r in self.query(conn, _PRIMARY_KEY, [schema, table])]
 
+    def _table_stat(self, conn: Any, schema: str | None, table: str, column: int) -> int | None:
+        """``TABLE_ROWS`` (0) or ``AVG_ROW_LENGTH`` (1) of the table: the engine's estimates, NULL for
+        a view; None also when 0 (never analysed, or empty)."""
+        rows = self.query(conn, _TABLE_STATS, [schema, table])
+        return int(rows[0][column]) if rows and rows[0][column] else None
+
     def estimated_rows(self, conn: Any, schema: str | None, table: str) -> int | None:
-        # the engine's row estimate (InnoDB samples it; NULL for a view): free, where the COUNT(*)
-        # the run would otherwise start with reads the whole table before any partition starts
-        rows = self.query(conn, _TABLE_ROWS, [schema, table])
-        return int(rows[0][0]) if rows and rows[0][0] else None
+        # free, where the COUNT(*) the run would otherwise start with reads the whole table
+        # before any partition starts (InnoDB samples TABLE_ROWS)
+        return self._table_stat(conn, schema, table, 0)
+
+    def row_bytes(self, conn: Any, schema: str | None, table: str) -> int | None:
+        return self._table_stat(conn, schema, table, 1)
 
     random_function = "RAND()"
 
@@ -221,8 +227,7 @@ class MysqlDialect(MysqlReads, MysqlWrites, Dialect):
         """A Bernoulli sample (``RAND() < f``) sized from InnoDB's row estimate: one scan of the key,
         no sort of the whole table as ``ORDER BY RAND() LIMIT n`` needs (0.15 s instead of 0.9 s
         for a million rows)."""
-        estimate = self.query(conn, _TABLE_ROWS, list(table)) if table is not None else []
-        rows = int(estimate[0][0] or 0) if estimate else 0
+        rows = (self.estimated_rows(conn, *table) if table is not None else None) or 0
         if rows <= 2 * n:
             return super().sample_keys(conn, source, key, cond, params, n, table)
         sql = f"SELECT {key} AS k FROM {source} WHERE {cond} AND RAND() < {1.5 * n / rows:.6g} ORDER BY k"

@@ -23,8 +23,6 @@ from opencdm.errors import ExtractFailed
 #: comes in fewer rows per batch and a narrow one as before.
 BATCH_BYTES = 8 << 20
 MIN_ROWS, MAX_ROWS = 64, 65536  # 64 rows of 128 KiB fill a batch; fewer would only add round trips
-_ROW_BYTES = """SELECT AVG_ROW_LENGTH FROM information_schema.TABLES
-WHERE TABLE_SCHEMA = COALESCE(%s, DATABASE()) AND CAST(TABLE_NAME AS BINARY) = CAST(%s AS BINARY)"""
 
 
 def _literal(conn: Any, value: Any) -> str:
@@ -44,10 +42,6 @@ def _is_panic(exc: BaseException) -> bool:
 
 class MysqlReads:
     """The reading half of ``MysqlDialect``."""
-
-    def row_bytes(self, conn: Any, schema: str | None, table: str) -> int | None:
-        rows = self.query(conn, _ROW_BYTES, [schema, table])
-        return int(rows[0][0]) if rows and rows[0][0] else None
 
     def _fetch_size(self, schema: pa.Schema, row_bytes: int | None) -> int:
         """Rows per read batch: ``linkConfig.fetchSize`` when the link sets it, else about
